@@ -1,0 +1,47 @@
+// Starting constant-server.js as a child process (optionally pinned to a CPU) and reading its port.
+
+import { fileURLToPath } from 'node:url';
+import { pinnedSpawn } from './pinned-spawn.js';
+import { stopChild } from './stop-child.js';
+
+export interface ConstantServer {
+  port: number;
+  url: string;
+  pid: number;
+  close(): Promise<void>;
+}
+
+export interface ConstantServerOptions {
+  cpu?: number;
+  headers?: Record<string, string>;
+}
+
+const SCRIPT = fileURLToPath(new URL('./constant-server.js', import.meta.url));
+
+export async function startConstantServer(size: number, opts: ConstantServerOptions = {}): Promise<ConstantServer> {
+  const args = [SCRIPT, '--size', String(size)];
+  for (const [name, value] of Object.entries(opts.headers ?? {})) args.push('--header', `${name}: ${value}`);
+  // stdin stays a pipe: when this process dies the pipe closes and the server exits with it.
+  const child = pinnedSpawn(opts.cpu, process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      child.stdout?.off('data', onData);
+      const p = Number(out.slice(0, nl));
+      if (Number.isInteger(p) && p > 0) resolve(p);
+      else reject(new Error(`constant server printed ${JSON.stringify(out.slice(0, nl))} instead of a port`));
+    };
+    child.stdout?.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => reject(new Error(`constant server exited (${code ?? signal}) before printing its port`)));
+  });
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/`,
+    pid: child.pid ?? -1,
+    close: () => stopChild(child, 2000),
+  };
+}

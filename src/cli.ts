@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// The memfront command: reads the command line and the config, then starts the proxy or runs
+// the checks. Wiring only. Exit status: 0 stopped cleanly, 1 failed to start or to stop,
+// 2 bad config or command line.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './errors.js';
+import { configDocs, loadConfig, type LoadedConfig } from './config/load.js';
+import { createLogger } from './log.js';
+
+const EXIT_FAILED = 1;
+const EXIT_BAD_CONFIG = 2;
+/** How long past shutdownGraceMs a close may run before the process gives up on it. */
+const CLOSE_OVERRUN_MS = 5000;
+
+interface CommandLine {
+  command: 'run' | 'check' | 'help';
+  file?: string;
+  args: string[];
+}
+
+function parseCommandLine(argv: string[]): CommandLine {
+  const rest = [...argv];
+  const command = rest[0] === 'check' ? 'check' : 'run';
+  if (command === 'check') rest.shift();
+  if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', args: [] };
+  let file: string | undefined;
+  const args: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg === '--config' || arg === '-c') {
+      file = rest[++i];
+      if (file === undefined || file.startsWith('--')) throw new ConfigError(`${arg} needs a file`);
+    } else if (arg.startsWith('--config=')) {
+      file = arg.slice('--config='.length);
+    } else {
+      args.push(arg);
+    }
+  }
+  return { command, file, args };
+}
+
+/** A default as it would be written in an argument: lists comma-separated, strings quoted. */
+function shownDefault(value: unknown): string {
+  if (Array.isArray(value)) {
+    if (value.length === 0) return 'empty';
+    if (value.every((v) => typeof v !== 'object')) return value.join(',');
+  }
+  return JSON.stringify(value);
+}
+
+function helpText(): string {
+  const keys = configDocs().map(
+    (d) => `  ${d.key}  (default ${shownDefault(d.default)})\n      env ${d.env}\n      ${d.doc}\n`,
+  );
+  return `Usage:
+  memfront [--config FILE] [--KEY=VALUE ...]        start the proxy in the foreground
+  memfront check [--config FILE] [--KEY=VALUE ...]  validate the config, then check the servers it names
+  memfront --help                                   this text
+
+  --config FILE, -c FILE   a JSON config file (every key optional)
+
+Each config key below can be set in the file, in its environment variable or as an argument
+(--KEY=VALUE or --KEY VALUE). Precedence: argument > environment > file > default.
+Lists are comma-separated in env and arguments; routes and reproxy.services take JSON there.
+
+On SIGTERM/SIGINT memfront stops accepting, lets in-flight requests finish (up to
+shutdownGraceMs) and exits 0; a second signal exits at once.
+Exit status: 0 stopped cleanly, 1 failed to start or stop, 2 bad config.
+
+Config keys (shown with their defaults):
+${keys.join('')}`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  let line: CommandLine;
+  let config: LoadedConfig;
+  try {
+    line = parseCommandLine(argv);
+    if (line.command === 'help') {
+      process.stdout.write(helpText());
+      return;
+    }
+    config = loadConfig({ file: line.file, args: line.args, env: process.env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`memfront: ${err.message}\n`);
+    process.exitCode = EXIT_BAD_CONFIG;
+    return;
+  }
+  if (line.command === 'check') await check(config);
+  else await run(config);
+}
+
+async function check(config: LoadedConfig): Promise<void> {
+  const module = new URL('./check.js', import.meta.url);
+  if (!existsSync(fileURLToPath(module))) {
+    process.stderr.write('memfront check: not available\n');
+    process.exitCode = EXIT_FAILED;
+    return;
+  }
+  const { runCheck } = (await import(module.href)) as { runCheck(config: LoadedConfig): number | Promise<number> };
+  process.exitCode = await runCheck(config);
+}
+
+async function run(config: LoadedConfig): Promise<void> {
+  const logger = createLogger(config.log);
+  // pino writes what is still buffered when the process exits, so exiting at once loses no line.
+  const exit = (code: number): never => process.exit(code);
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    exit(EXIT_FAILED);
+  });
+
+  const started = import('./server.js').then(({ startMemfront }) => startMemfront(config, { logger }));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      exit(EXIT_FAILED);
+    }
+    stopping = true;
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ graceMs: config.shutdownGraceMs }, 'shutdown overran its grace period');
+      exit(EXIT_FAILED);
+    }, config.shutdownGraceMs + CLOSE_OVERRUN_MS).unref();
+    started
+      .then((app) => app.close(config.shutdownGraceMs))
+      .then(
+        () => {
+          logger.info('stopped');
+          exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          exit(EXIT_FAILED);
+        },
+      );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    await started;
+  } catch (err) {
+    logger.fatal({ err }, 'memfront failed to start');
+    exit(EXIT_FAILED);
+  }
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,50 @@
+// The shape of a validated memfront config: mirrors ../shared/CONTRACT.md key for key.
+
+export type RouteTarget = 'backend' | 'reproxy' | 'mogile' | 'static' | 'offload';
+
+export interface RouteConfig {
+  match: string;
+  to: RouteTarget;
+  key?: string;        // mogile: key template ($1…)
+  url?: string;        // reproxy: URL template ($1…)
+  fallback?: 'static' | 'mogile' | 'backend';
+  servers?: string[];  // offload: the offload servers
+  minSize?: number;    // offload: bytes
+}
+
+export interface Config {
+  listen: { host: string; port: number };
+  workers: number;
+  trustedProxies: string[];
+  shutdownGraceMs: number;
+  backend: { url: string; timeoutMs: number };
+  cache: {
+    enabled: boolean;
+    store: 'memcached' | 'memory';
+    memcached: { servers: string[]; timeoutMs: number; keyPrefix: string; maxItemSize: number };
+    memory: { maxBytes: number };
+    l1: { maxBytes: number; ttlMs: number };
+    defaultTtl: number;
+    maxTtl: number;
+    compressThreshold: number;
+    maxObjectSize: number;
+    statuses: number[];
+    honorCacheControl: boolean;
+    sessionCookies: string[];
+    ignoreQueryParams: string[];
+    staleWhileRevalidate: number;
+    staleIfError: number;
+  };
+  reproxy: {
+    enabled: boolean;
+    allowedHosts: string[];
+    preserveHeaders: string[];
+    services: Record<string, string[]>;
+  };
+  mogile: { trackers: string[]; domain: string; timeoutMs: number };
+  static: { servers: string[] };
+  offload: { base: string };
+  routes: RouteConfig[];
+  admin: { host: string; port: number; purgeAllow: string[] };
+  log: { level: string };
+}

@@ -1,0 +1,167 @@
+// Header rewriting between client, memfront and backend: what the backend may see, and which
+// backend headers may reach a client or the cache.
+
+import { BlockList, isIP } from 'node:net';
+import { ConfigError } from '../errors.js';
+import { listMembers, type Headers } from './headers.js';
+
+/** RFC 9110 7.6.1: connection-specific fields a proxy must not forward, plus the legacy ones. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Contract: the client's conditional and Range headers are not forwarded for a cacheable miss. */
+const CONDITIONALS: ReadonlySet<string> = new Set([
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+]);
+
+/**
+ * Contract: client-sent "Forwarded, X-Original-URL, X-Rewrite-URL" never reach the backend
+ * (they can rewrite the route or forge the client in some CMSes), "X-Reproxy-* headers are
+ * removed before any route sees the request", and only memfront says X-Proxy-Capabilities.
+ */
+function isClientForbidden(name: string): boolean {
+  return (
+    name === 'forwarded' ||
+    name === 'x-original-url' ||
+    name === 'x-rewrite-url' ||
+    name === 'x-proxy-capabilities' ||
+    name.startsWith('x-reproxy-')
+  );
+}
+
+/** Set by memfront itself below, from the peer or from a trusted proxy. */
+const FORWARDING: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/**
+ * A predicate over peer addresses for a list of CIDRs (`10.0.0.0/8`, `::1/128`, or a bare
+ * address). IPv4-mapped IPv6 peers (`::ffff:10.1.2.3`, as Node reports them on a dual-stack
+ * socket) match IPv4 ranges. A bad entry throws a ConfigError naming it.
+ */
+export function compileCidrs(cidrs: string[]): (ip: string) => boolean {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const m = /^([^/]+?)(?:\/(\d{1,3}))?$/.exec(cidr.trim());
+    const family = m ? isIP(m[1]) : 0;
+    if (!m || family === 0) throw new ConfigError(`invalid CIDR "${cidr}"`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    const max = family === 4 ? 32 : 128;
+    const prefix = m[2] === undefined ? max : Number(m[2]);
+    if (prefix > max) throw new ConfigError(`invalid CIDR "${cidr}": prefix above /${max}`);
+    try {
+      list.addSubnet(m[1], prefix, type);
+    } catch (cause) {
+      throw new ConfigError(`invalid CIDR "${cidr}"`, { cause });
+    }
+  }
+  return (ip) => {
+    const addr = stripZone(ip);
+    const family = isIP(addr);
+    if (family === 0) return false;
+    if (list.check(addr, family === 4 ? 'ipv4' : 'ipv6')) return true;
+    // Either spelling of a mapped address matches either kind of rule.
+    const v4 = unmapIPv4(addr);
+    return v4 !== addr && list.check(v4, 'ipv4');
+  };
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`, so the backend sees the address the client has. */
+export function unmapIPv4(ip: string): string {
+  const m = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  return m ? m[1] : ip;
+}
+
+function stripZone(ip: string): string {
+  const pct = ip.indexOf('%');
+  return pct === -1 ? ip : ip.slice(0, pct);
+}
+
+export interface ForwardContext {
+  peerIp: string;
+  /** the peer is in trustedProxies */
+  trusted: boolean;
+  scheme: 'http' | 'https';
+  /** the Host the client asked for */
+  host: string;
+  /** a cacheable miss: fetch the whole response, apply the client's conditions afterwards */
+  stripConditionals: boolean;
+  /** reproxy.enabled */
+  reproxyCapable: boolean;
+}
+
+/** The headers of the request memfront sends to the backend (contract: "What the backend sees"). */
+export function backendRequestHeaders(headers: Headers, ctx: ForwardContext): Record<string, string | string[]> {
+  // RFC 9110 7.6.1: a proxy removes every field the Connection header names. Host stays:
+  // the backend needs it to pick the site, and "Connection: host" is an attack, not a hop.
+  const named = new Set(listMembers(headers['connection']).map((n) => n.toLowerCase()));
+  named.delete('host');
+
+  const out: Record<string, string | string[]> = {};
+  for (const [rawName, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const name = rawName.toLowerCase();
+    if (HOP_BY_HOP.has(name) || named.has(name) || isClientForbidden(name) || FORWARDING.has(name)) continue;
+    if (ctx.stripConditionals && CONDITIONALS.has(name)) continue;
+    out[name] = Array.isArray(value) ? [...value] : value;
+  }
+  if (out['host'] === undefined && ctx.host !== '') out['host'] = ctx.host;
+
+  // Contract: X-Forwarded-For is "the client address, appended to an incoming value only when
+  // the peer is in trustedProxies"; X-Forwarded-Proto/-Host replace client-sent ones unless trusted.
+  // A forwarded-hop header named in Connection was meant for this hop only, so it is not kept.
+  const incoming = (name: string): string | undefined => {
+    if (!ctx.trusted || named.has(name)) return undefined;
+    const v = listMembers(headers[name]).join(', ');
+    return v === '' ? undefined : v;
+  };
+  const peer = unmapIPv4(stripZone(ctx.peerIp));
+  const xff = incoming('x-forwarded-for');
+  out['x-forwarded-for'] = xff === undefined ? peer : `${xff}, ${peer}`;
+  out['x-forwarded-proto'] = incoming('x-forwarded-proto') ?? ctx.scheme;
+  out['x-forwarded-host'] = incoming('x-forwarded-host') ?? ctx.host;
+
+  // Contract: "The proxy adds X-Proxy-Capabilities: reproxy-file when reproxy.enabled."
+  if (ctx.reproxyCapable) out['x-proxy-capabilities'] = 'reproxy-file';
+  return out;
+}
+
+/** Backend headers meant for memfront alone: reproxy instructions and purge tags. */
+function isBackendPrivate(name: string): boolean {
+  // Contract: Surrogate-Key and Cache-Tag tag the entry; "neither header is ever sent to a client".
+  return name.startsWith('x-reproxy-') || name === 'surrogate-key' || name === 'cache-tag';
+}
+
+/**
+ * End-to-end headers from a backend response's rawHeaders ([name, value, name, value, ...]),
+ * in order, with their original case and repetitions (two Set-Cookie stay two), minus
+ * hop-by-hop fields, those named in Connection (RFC 9110 7.6.1) and memfront's private ones.
+ * Stored "byte for byte" (contract), so case and order survive a round trip through the cache.
+ */
+export function responseHeadersFromRaw(rawHeaders: string[]): Array<[string, string]> {
+  const named = new Set<string>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === 'connection') {
+      for (const n of listMembers(rawHeaders[i + 1])) named.add(n.toLowerCase());
+    }
+  }
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i].toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named.has(lower) || isBackendPrivate(lower)) continue;
+    out.push([rawHeaders[i], rawHeaders[i + 1]]);
+  }
+  return out;
+}

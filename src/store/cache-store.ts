@@ -1,0 +1,23 @@
+// The narrow interface every cache store implements: bytes in, bytes out, nothing else.
+// Implementations throw CacheError on trouble; the engine turns that into a miss.
+
+export interface StoreServerStatus {
+  server: string;      // "host:port", or "memory"
+  up: boolean;
+}
+
+export interface CacheStore {
+  /** The stored bytes, or null when absent. */
+  get(key: string): Promise<Buffer | null>;
+  /** Stores unconditionally. ttlSeconds 0 = no expiry. Returns false when the store refused (e.g. too large). */
+  set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
+  /** Stores only when absent (memcached `add`): the primitive behind cross-process leases. */
+  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
+  /** True when something was deleted. */
+  delete(key: string): Promise<boolean>;
+  /** Atomic counter: increments by `by`, creating it at `initial` when absent; returns the new value. */
+  incr(key: string, by: number, initial: number, ttlSeconds: number): Promise<number>;
+  /** Per-server health for /healthz and metrics. */
+  status(): StoreServerStatus[];
+  close(): Promise<void>;
+}

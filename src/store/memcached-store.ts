@@ -1,0 +1,322 @@
+// The memcached store: memjs for the wire protocol, and around it what memjs gets wrong
+// for a cache that must never hold a request up.
+//
+// - memjs can leave a request pending forever: after a timeout, the old socket's 'close'
+//   handler cancels the new socket's timer and orphans it, so the next request to a server
+//   that accepts but does not answer never settles. Every call here has its own deadline,
+//   and at the first sign of trouble a server's memjs client is thrown away whole (its
+//   sockets destroyed, its other pending calls rejected) and replaced by a fresh one.
+// - memjs picks servers by modulo, which remaps most keys when the list changes. Here each
+//   server has its own single-server memjs client and a ketama ring (ring.ts) chooses one.
+// - A failed server leaves the ring at once, so its keys go to the next server instead of
+//   failing one by one, and a background probe brings it back when it answers again.
+
+import type { Socket } from 'node:net';
+import memjs from 'memjs';
+import { CacheError } from '../errors.js';
+import type { CacheStore, StoreServerStatus } from './cache-store.js';
+import { HashRing } from './ring.js';
+
+export interface StoreLogger {
+  warn(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+}
+
+export interface MemcachedStoreOptions {
+  /** "host:port" (port defaults to 11211; IPv6 as "[::1]:11211"). */
+  servers: string[];
+  /** Deadline of every call; past it the call rejects with MF_CACHE_TIMEOUT. */
+  timeoutMs: number;
+  /** The servers' item size limit (memcached -I): larger values are refused locally. */
+  maxItemSize: number;
+  /** How often a failed server is probed. Default 2000. */
+  retryMs?: number;
+  /**
+   * Flush a failed server when it comes back, before using it again. Default true: while
+   * it was out, its keys were written, deleted and purged on other servers, so what it
+   * still holds may be entries that were purged since and must not be served.
+   */
+  flushOnRevive?: boolean;
+  logger?: StoreLogger;
+  /** Told whenever a server goes down or comes back (metrics, health). */
+  onStatusChange?: (status: StoreServerStatus) => void;
+}
+
+/** Memcached's own limit on key length (bytes). */
+const MAX_KEY_BYTES = 250;
+/** Memcached reads an expiry above 30 days as a Unix time, not a duration. */
+const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
+/** memjs writes incr's amount and initial value as 32-bit words (and misreads counters beyond). */
+const MAX_COUNTER = 0xffffffff;
+const PROBE_KEY = 'memfront:probe';
+
+// memjs logs to console by default; we report failures ourselves, once, with their cause.
+const silent = { log() {} };
+
+/** One memjs client for one server, thrown away whole at the first sign of trouble. */
+class Connection {
+  readonly client: memjs.Client;
+  private readonly pending = new Set<(err: Error) => void>();
+  private discarded = false;
+
+  constructor(host: string, port: number, timeoutMs: number) {
+    // memjs's own timers are only a backstop behind our deadline, which discards this
+    // connection before they fire.
+    const backstopS = Math.max(1, (timeoutMs * 4) / 1000);
+    const server = new memjs.Server(host, port, undefined, undefined, {
+      timeout: backstopS,
+      conntimeout: backstopS,
+      keepAlive: true,
+      keepAliveDelay: 30,
+    });
+    // retries: 1 = no retry inside memjs: a failure must surface at once to become a miss.
+    this.client = new memjs.Client([server], { retries: 1, failover: false, logger: silent });
+  }
+
+  /** Runs `op`, rejecting with `onTimeout()` after `timeoutMs`, or at once if discarded. */
+  run<T>(op: (client: memjs.Client) => Promise<T>, timeoutMs: number, onTimeout: () => CacheError): Promise<T> {
+    if (this.discarded) return Promise.reject(new CacheError('MF_CACHE_UNAVAILABLE', 'connection discarded'));
+    // One promise settled by whichever comes first: the answer, the deadline, or discard().
+    // (withDeadline + Promise.race would do the same at twice the allocations per call.)
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        this.pending.delete(fail);
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(onTimeout()), timeoutMs);
+      this.pending.add(fail);
+      op(this.client).then((value) => {
+        clearTimeout(timer);
+        this.pending.delete(fail);
+        resolve(value);
+      }, fail);
+    });
+  }
+
+  /** Rejects every pending call with `reason` and destroys the sockets. */
+  discard(reason: Error): void {
+    if (this.discarded) return;
+    this.discarded = true;
+    for (const abort of this.pending) abort(reason);
+    this.pending.clear();
+    for (const server of this.client.servers) {
+      // Destroy rather than end(): a server that stopped reading would keep an ended
+      // socket (and our event loop) alive. memjs does not expose the socket, hence the cast.
+      const socket = (server as unknown as { _socket?: Socket })._socket;
+      if (socket) socket.destroy();
+      else server.close();
+    }
+  }
+}
+
+interface Slot {
+  address: string;
+  host: string;
+  port: number;
+  up: boolean;
+  conn: Connection;
+}
+
+export class MemcachedStore implements CacheStore {
+  private readonly slots: Slot[];
+  private readonly byAddress = new Map<string, Slot>();
+  private ring: HashRing;
+  private readonly timeoutMs: number;
+  private readonly maxItemSize: number;
+  private readonly retryMs: number;
+  private readonly flushOnRevive: boolean;
+  private readonly logger?: StoreLogger;
+  private readonly onStatusChange?: (status: StoreServerStatus) => void;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private closed = false;
+
+  constructor(options: MemcachedStoreOptions) {
+    if (options.servers.length === 0) throw new RangeError('MemcachedStore needs at least one server');
+    this.timeoutMs = options.timeoutMs;
+    this.maxItemSize = options.maxItemSize;
+    this.retryMs = options.retryMs ?? 2000;
+    this.flushOnRevive = options.flushOnRevive ?? true;
+    this.logger = options.logger;
+    this.onStatusChange = options.onStatusChange;
+    this.slots = [...new Set(options.servers)].map((address) => {
+      const { host, port } = parseAddress(address);
+      return { address, host, port, up: true, conn: new Connection(host, port, this.timeoutMs) };
+    });
+    for (const slot of this.slots) this.byAddress.set(slot.address, slot);
+    this.ring = new HashRing(this.slots.map((s) => s.address));
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    // memjs's value is a view of its read buffer: returned as is, no copy.
+    const { value } = await this.call(key, 'get', (c) => c.get(key));
+    return value;
+  }
+
+  async set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
+    if (value.length > this.maxItemSize) return false;
+    return this.refusable(this.call(key, 'set', (c) => c.set(key, value, { expires: exptime(ttlSeconds) })));
+  }
+
+  async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
+    if (value.length > this.maxItemSize) return false;
+    return this.refusable(this.call(key, 'add', (c) => c.add(key, value, { expires: exptime(ttlSeconds) })));
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.call(key, 'delete', (c) => c.delete(key));
+  }
+
+  async incr(key: string, by: number, initial: number, ttlSeconds: number): Promise<number> {
+    if (!isCounter(by) || !isCounter(initial)) {
+      throw new CacheError('MF_CACHE_UNAVAILABLE', `incr needs integers in 0..${MAX_COUNTER} (by ${by}, initial ${initial})`);
+    }
+    const { value } = await this.call(key, 'incr', (c) =>
+      c.increment(key, by, { initial, expires: exptime(ttlSeconds) }),
+    );
+    if (typeof value !== 'number') throw new CacheError('MF_CACHE_UNAVAILABLE', `incr of ${key} returned no value`);
+    return value;
+  }
+
+  status(): StoreServerStatus[] {
+    return this.slots.map((s) => ({ server: s.address, up: s.up }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    const reason = new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
+    for (const slot of this.slots) slot.conn.discard(reason);
+  }
+
+  /**
+   * Runs one operation on the server owning `key`. Memcached answering with an error status
+   * (e.g. "Value too large") is a refusal: the server is fine. Anything else (refused
+   * connection, reset, timeout) takes the server out of the ring.
+   */
+  private async call<T>(key: string, what: string, op: (client: memjs.Client) => Promise<T>): Promise<T> {
+    if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      throw new CacheError('MF_CACHE_UNAVAILABLE', `key longer than ${MAX_KEY_BYTES} bytes: ${key.slice(0, 60)}…`);
+    }
+    const address = this.ring.get(key);
+    // Every server is down: fail now rather than wait for a timeout the probe will report.
+    if (address === undefined) throw new CacheError('MF_CACHE_UNAVAILABLE', 'no memcached server is up');
+    const slot = this.byAddress.get(address)!;
+    const conn = slot.conn;
+    try {
+      return await conn.run(op, this.timeoutMs, () =>
+        new CacheError('MF_CACHE_TIMEOUT', `memcached ${address} did not answer ${what} within ${this.timeoutMs} ms`),
+      );
+    } catch (err) {
+      if (isRefusal(err)) {
+        throw new CacheError('MF_CACHE_UNAVAILABLE', `memcached ${address} refused ${what}`, { cause: err });
+      }
+      const failure =
+        err instanceof CacheError ? err : new CacheError('MF_CACHE_UNAVAILABLE', `memcached ${address} failed on ${what}`, { cause: err });
+      this.markDown(slot, conn, failure);
+      throw failure;
+    }
+  }
+
+  /** set/add: a refusal by the server (too large, out of memory) is "not stored", not trouble. */
+  private async refusable(stored: Promise<boolean>): Promise<boolean> {
+    try {
+      return await stored;
+    } catch (err) {
+      if (err instanceof CacheError && isRefusal(err.cause)) return false;
+      throw err;
+    }
+  }
+
+  private markDown(slot: Slot, conn: Connection, failure: CacheError): void {
+    // Only the first failure on a connection replaces it; later ones are its echoes.
+    if (slot.conn === conn) {
+      slot.conn = new Connection(slot.host, slot.port, this.timeoutMs);
+      // Calls queued behind the one that failed would only fail later: fail them now.
+      conn.discard(new CacheError('MF_CACHE_UNAVAILABLE', `memcached ${slot.address} connection dropped`, { cause: failure }));
+    }
+    if (!slot.up || this.closed) return;
+    slot.up = false;
+    this.rebuildRing();
+    this.logger?.warn({ server: slot.address, err: failure }, 'memcached server down; its keys go to the next server');
+    this.onStatusChange?.({ server: slot.address, up: false });
+    this.scheduleProbe();
+  }
+
+  private markUp(slot: Slot): void {
+    if (slot.up || this.closed) return;
+    slot.up = true;
+    this.rebuildRing();
+    this.logger?.info({ server: slot.address, flushed: this.flushOnRevive }, 'memcached server back');
+    this.onStatusChange?.({ server: slot.address, up: true });
+  }
+
+  private rebuildRing(): void {
+    // A ring over the live servers only: a key of a dead server lands on the next point,
+    // and the keys of live servers stay where they are.
+    this.ring = new HashRing(this.slots.filter((s) => s.up).map((s) => s.address));
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.probing || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      void this.probeDown();
+    }, this.retryMs);
+    // The probe must not keep a finished process alive.
+    this.probeTimer.unref();
+  }
+
+  private async probeDown(): Promise<void> {
+    this.probing = true;
+    try {
+      await Promise.all(this.slots.filter((s) => !s.up).map((s) => this.probe(s)));
+    } finally {
+      this.probing = false;
+    }
+    if (this.slots.some((s) => !s.up)) this.scheduleProbe();
+  }
+
+  private async probe(slot: Slot): Promise<void> {
+    const conn = slot.conn;
+    const onTimeout = () => new CacheError('MF_CACHE_TIMEOUT', `memcached ${slot.address} did not answer the probe`);
+    try {
+      if (this.flushOnRevive) await conn.run((c) => c.flush(), this.timeoutMs, onTimeout);
+      else await conn.run((c) => c.get(PROBE_KEY), this.timeoutMs, onTimeout);
+      this.markUp(slot);
+    } catch (err) {
+      // Any answer, even an error status, means it is serving again.
+      if (isRefusal(err)) return this.markUp(slot);
+      if (slot.conn === conn && !this.closed) {
+        slot.conn = new Connection(slot.host, slot.port, this.timeoutMs);
+        conn.discard(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+}
+
+/** memjs reports a memcached error status as an Error whose message starts "MemJS <OP>:". */
+function isRefusal(err: unknown): boolean {
+  return err instanceof Error && !(err instanceof CacheError) && err.message.startsWith('MemJS ');
+}
+
+function isCounter(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= MAX_COUNTER;
+}
+
+/** Our TTLs are always durations; memcached needs long ones as absolute Unix times. */
+function exptime(ttlSeconds: number): number {
+  const ttl = Math.max(0, Math.ceil(ttlSeconds));
+  return ttl > MAX_RELATIVE_TTL ? Math.floor(Date.now() / 1000) + ttl : ttl;
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(address) ?? /^([^:]+)(?::(\d+))?$/.exec(address);
+  if (!m) throw new RangeError(`bad memcached server address: ${address}`);
+  const port = m[2] === undefined ? 11211 : Number(m[2]);
+  if (!(port > 0 && port < 65536)) throw new RangeError(`bad memcached server port: ${address}`);
+  return { host: m[1], port };
+}
