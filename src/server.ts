@@ -14,6 +14,7 @@ import { BackendProxy } from './upstream/backend-proxy.js';
 import { CacheAccess } from './engine/cache-access.js';
 import { compileRules } from './engine/rules.js';
 import { Fetcher } from './engine/fetch.js';
+import { Dispatcher } from './engine/dispatch.js';
 import { Engine } from './engine/handler.js';
 
 export interface Memfront {
@@ -46,7 +47,8 @@ export async function startMemfront(cfg: Config, opts: { logger: Logger; store?:
   const store = cfg.cache.enabled ? (opts.store ?? createStore(cfg, logger)) : null;
   const cache = store ? new CacheAccess(store, metrics, logger) : null;
   const backend = new BackendProxy(cfg.backend.url, cfg.backend.timeoutMs);
-  const fetcher = new Fetcher(rules, backend, cache, metrics, logger);
+  const dispatcher = new Dispatcher(backend);
+  const fetcher = new Fetcher(rules, dispatcher, cache, metrics, logger);
   const engine = new Engine({ rules, cache, fetcher, metrics, logger });
 
   const server = http.createServer(
@@ -86,7 +88,7 @@ export async function startMemfront(cfg: Config, opts: { logger: Logger; store?:
       await drained;
       clearTimeout(timer);
       await fetcher.settled();
-      backend.close();
+      dispatcher.close();
       await store?.close();
     })();
     return closing;

@@ -6,12 +6,12 @@ import zlib from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Metrics, Outcome } from '../admin/metrics.js';
 import { backendRequestHeaders, responseHeadersFromRaw } from '../policy/forward-headers.js';
-import { decideStore, type NotStoredReason } from '../policy/decide-store.js';
+import { decideStore } from '../policy/decide-store.js';
 import { acceptsGzip, isCompressible } from '../policy/encoding.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { freshness, memcachedExptime, storeTtlSeconds } from '../policy/freshness.js';
 import type { Entry } from '../store/entry-codec.js';
-import type { BackendProxy } from '../upstream/backend-proxy.js';
+import type { Dispatcher } from './dispatch.js';
 import { headersObject, rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import { UpstreamError } from '../errors.js';
 import type { CacheAccess } from './cache-access.js';
@@ -46,15 +46,15 @@ export class Fetcher {
   private readonly pendingWrites = new Set<Promise<void>>();
   constructor(
     private readonly rules: Rules,
-    private readonly backend: BackendProxy,
+    private readonly upstream: Dispatcher,
     private readonly cache: CacheAccess | null,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
 
-  routeName(_url: string): string {
-    return 'backend';
+  routeName(url: string): string {
+    return this.upstream.routeName(url);
   }
 
   /** Background refresh needs a fetch that no client request drives; see issue 5. */
@@ -89,11 +89,11 @@ export class Fetcher {
       if (res.writableFinished) return;
       clientGone = true;
       if (upstream) upstream.abort();
-      else this.backend.cancel(req);
+      else this.upstream.cancel(req);
     });
     this.metrics.backendRequests.inc({ route: ctx.route });
     try {
-      upstream = await this.backend.fetch({ req, res, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined });
+      upstream = await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined });
     } catch (err) {
       return this.failed(ctx, o, err);
     }
@@ -115,7 +115,7 @@ export class Fetcher {
     if (o.store) {
       decision = decideStore({ status: up.status, headers: headersObject(up.rawHeaders) }, this.rules.store, now);
       const ce = rawHeader(up.rawHeaders, 'content-encoding')?.trim().toLowerCase();
-      if (decision.store && ce && ce !== 'gzip' && ce !== 'identity') decision = { store: false, reason: 'encoding' as NotStoredReason };
+      if (decision.store && ce && ce !== 'gzip' && ce !== 'identity') decision = { store: false, reason: 'encoding' };
       if (!decision.store) this.metrics.notStored.inc({ reason: decision.reason });
     }
     const storeTtl = decision.store ? decision.ttl : 0;

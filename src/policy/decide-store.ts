@@ -12,7 +12,9 @@ export type NotStoredReason =
   | 'no-cache'
   | 'vary'
   | 'too-large'
-  | 'zero-ttl';
+  | 'zero-ttl'
+  // Content-Encoding other than gzip: one entry must serve gzip and identity clients.
+  | 'encoding';
 
 export type StoreDecision = { store: true; ttl: number } | { store: false; reason: NotStoredReason };
 

@@ -54,5 +54,5 @@ test('the constant body has exactly the asked size, is stable, and compresses li
 
 test('the table aligns columns', () => {
   const out = formatTable(['target', 'req/s'], [['a', '1'], ['longer', '12,345']]).split('\n');
-  assert.deepEqual(out, ['target   req/s', '------  ------', 'a           1', 'longer  12,345']);
+  assert.deepEqual(out, ['target   req/s', '------  ------', 'a            1', 'longer  12,345']);
 });

@@ -30,7 +30,9 @@ test('a clean run gives exact requests per second and latency percentiles in ms'
   assert.equal(r.durationS, 1.005769);
   assert.ok(Math.abs(r.rps - 14053 / 1.005769) < 1e-9);
   assert.equal(r.bytes, 146235518);
-  assert.deepEqual(r.latencyMs, { p50: 0.391, p90: 3.96, p99: 10.226, max: 34.177, mean: 1.46115 });
+  const { mean, ...percentiles } = r.latencyMs;
+  assert.deepEqual(percentiles, { p50: 0.391, p90: 3.96, p99: 10.226, max: 34.177 });
+  assert.ok(Math.abs(mean - 1.46115) < 1e-9);
   assert.equal(r.errors, 0);
   assert.equal(r.non2xx, 0);
 });

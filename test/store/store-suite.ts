@@ -1,0 +1,133 @@
+// One conformance suite for every CacheStore: what the engine relies on, checked the same
+// way against the memory store and a real memcached.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { CacheError } from '../../src/errors.js';
+import type { CacheStore } from '../../src/store/cache-store.js';
+
+export interface StoreHarness {
+  store: CacheStore;
+  /** The store's value size limit: one byte more must be refused. */
+  maxValueBytes: number;
+  /** Lets `seconds` pass as the store sees time (a fake clock step, or real waiting). */
+  elapse(seconds: number): Promise<void>;
+  /** Releases whatever the harness started. */
+  close(): Promise<void>;
+}
+
+async function rejectsWithCacheError(promise: Promise<unknown>): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof CacheError, `expected a CacheError, got ${String(err)}`);
+    return true;
+  });
+}
+
+export function storeConformanceSuite(name: string, open: () => Promise<StoreHarness>): void {
+  describe(`${name}: CacheStore conformance`, () => {
+    let h: StoreHarness;
+    before(async () => {
+      h = await open();
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    test('get of a key never set is null', async () => {
+      assert.equal(await h.store.get('conf:absent'), null);
+    });
+
+    test('every byte value round-trips', async () => {
+      const all = Buffer.from(Array.from({ length: 256 * 4 }, (_, i) => i % 256));
+      assert.equal(await h.store.set('conf:bytes', all, 0), true);
+      assert.deepEqual(await h.store.get('conf:bytes'), all);
+    });
+
+    test('a 900 KB random value comes back byte for byte', async () => {
+      const big = randomBytes(900 * 1024);
+      assert.equal(await h.store.set('conf:900k', big, 0), true);
+      const got = await h.store.get('conf:900k');
+      assert.ok(got && got.equals(big), 'value differs');
+    });
+
+    test('an empty value is stored, and read back empty rather than absent', async () => {
+      assert.equal(await h.store.set('conf:empty', Buffer.alloc(0), 0), true);
+      assert.deepEqual(await h.store.get('conf:empty'), Buffer.alloc(0));
+    });
+
+    test('set replaces the value', async () => {
+      await h.store.set('conf:replace', Buffer.from('one'), 0);
+      await h.store.set('conf:replace', Buffer.from('two'), 0);
+      assert.deepEqual(await h.store.get('conf:replace'), Buffer.from('two'));
+    });
+
+    test('add stores only when the key is absent', async () => {
+      assert.equal(await h.store.add('conf:add', Buffer.from('first'), 0), true);
+      assert.equal(await h.store.add('conf:add', Buffer.from('second'), 0), false);
+      assert.deepEqual(await h.store.get('conf:add'), Buffer.from('first'));
+      await h.store.delete('conf:add');
+      assert.equal(await h.store.add('conf:add', Buffer.from('third'), 0), true);
+      assert.deepEqual(await h.store.get('conf:add'), Buffer.from('third'));
+    });
+
+    test('delete says whether there was something to delete', async () => {
+      assert.equal(await h.store.delete('conf:del'), false);
+      await h.store.set('conf:del', Buffer.from('x'), 0);
+      assert.equal(await h.store.delete('conf:del'), true);
+      assert.equal(await h.store.get('conf:del'), null);
+      assert.equal(await h.store.delete('conf:del'), false);
+    });
+
+    test('incr creates the counter at its initial value, then adds to it', async () => {
+      assert.equal(await h.store.incr('conf:ctr', 5, 10, 0), 10);
+      assert.equal(await h.store.incr('conf:ctr', 5, 10, 0), 15);
+      assert.equal(await h.store.incr('conf:ctr', 1, 10, 0), 16);
+      // The counter is the decimal text memcached keeps, readable with get.
+      assert.deepEqual(await h.store.get('conf:ctr'), Buffer.from('16'));
+    });
+
+    test('incr of a value that is not a number rejects with a CacheError', async () => {
+      await h.store.set('conf:notnum', Buffer.from('abc'), 0);
+      await rejectsWithCacheError(h.store.incr('conf:notnum', 1, 0, 0));
+      // The store was refused, not broken.
+      assert.ok(h.store.status().every((s) => s.up));
+      assert.deepEqual(await h.store.get('conf:notnum'), Buffer.from('abc'));
+    });
+
+    test('incr outside 32 bits rejects with a CacheError', async () => {
+      await rejectsWithCacheError(h.store.incr('conf:ctr32', 1, 2 ** 32, 0));
+      await rejectsWithCacheError(h.store.incr('conf:ctr32', -1, 0, 0));
+      assert.equal(await h.store.get('conf:ctr32'), null);
+    });
+
+    test('a value over the size limit is refused, by set and by add', async () => {
+      const tooBig = Buffer.alloc(h.maxValueBytes + 1, 7);
+      assert.equal(await h.store.set('conf:toobig', tooBig, 0), false);
+      assert.equal(await h.store.add('conf:toobig', tooBig, 0), false);
+      assert.equal(await h.store.get('conf:toobig'), null);
+    });
+
+    test('entries expire after their ttl, counters too; ttl 0 never expires', async () => {
+      await h.store.set('conf:ttl', Buffer.from('brief'), 1);
+      await h.store.set('conf:forever', Buffer.from('lasting'), 0);
+      assert.equal(await h.store.add('conf:ttl-add', Buffer.from('lease'), 1), true);
+      assert.equal(await h.store.incr('conf:ttl-ctr', 1, 100, 1), 100);
+      assert.deepEqual(await h.store.get('conf:ttl'), Buffer.from('brief'));
+
+      await h.elapse(2.1);
+
+      assert.equal(await h.store.get('conf:ttl'), null);
+      assert.deepEqual(await h.store.get('conf:forever'), Buffer.from('lasting'));
+      // An expired key counts as absent for add and incr.
+      assert.equal(await h.store.add('conf:ttl-add', Buffer.from('renewed'), 0), true);
+      assert.equal(await h.store.incr('conf:ttl-ctr', 1, 100, 0), 100);
+    });
+
+    test('status reports every server up', () => {
+      const status = h.store.status();
+      assert.ok(status.length > 0);
+      assert.ok(status.every((s) => s.up && typeof s.server === 'string'));
+    });
+  });
+}
