@@ -116,6 +116,7 @@ export class Fetcher {
       decision = decideStore({ status: up.status, headers: headersObject(up.rawHeaders) }, this.rules.store, now);
       const ce = rawHeader(up.rawHeaders, 'content-encoding')?.trim().toLowerCase();
       if (decision.store && ce && ce !== 'gzip' && ce !== 'identity') decision = { store: false, reason: 'encoding' };
+      if (decision.store && up.noStore) decision = { store: false, reason: up.noStore };
       if (!decision.store) this.metrics.notStored.inc({ reason: decision.reason });
     }
     const storeTtl = decision.store ? decision.ttl : 0;

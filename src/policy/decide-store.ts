@@ -14,7 +14,10 @@ export type NotStoredReason =
   | 'too-large'
   | 'zero-ttl'
   // Content-Encoding other than gzip: one entry must serve gzip and identity clients.
-  | 'encoding';
+  | 'encoding'
+  // A Range or HEAD answer carried through to a reproxy/mogile/static server.
+  | 'partial'
+  | 'head';
 
 export type StoreDecision = { store: true; ttl: number } | { store: false; reason: NotStoredReason };
 

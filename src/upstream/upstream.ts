@@ -11,6 +11,11 @@ export interface UpstreamResponse {
   complete(): boolean;
   /** Stop the transfer and release the connection (client gone, or body not wanted). */
   abort(): void;
+  /**
+   * Set when this answer must not be stored whatever its headers say: a partial (Range)
+   * or bodiless (HEAD) answer carried through to a reproxy, mogile or static server.
+   */
+  noStore?: 'partial' | 'head';
 }
 
 /** Lower-cased header lookup over rawHeaders; the first value wins, repeated ones joined when asked. */
