@@ -46,5 +46,5 @@ export interface Config {
   offload: { base: string };
   routes: RouteConfig[];
   admin: { host: string; port: number; purgeAllow: string[] };
-  log: { level: string };
+  log: { level: string; pretty: boolean };
 }
