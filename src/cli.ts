@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The memfront command: reads the command line and the config, then starts the proxy or runs
-// the checks. Wiring only. Exit status: 0 stopped cleanly, 1 failed to start or to stop,
-// 2 bad config or command line.
+// The memfront command: reads the command line and the config, then starts the proxy (one
+// process, or a primary with workers) or runs the checks. Wiring only. Exit status: 0 stopped
+// cleanly (check: everything answers), 1 failed to start or to stop (check: something does not
+// answer), 2 bad config or command line. Cluster workers run this file too (see cluster.ts).
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import cluster from 'node:cluster';
 import { ConfigError } from './errors.js';
-import { configDocs, loadConfig, type LoadedConfig } from './config/load.js';
-import { createLogger } from './log.js';
+import { configDocs, loadConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
+import { createLogger, type Logger } from './log.js';
+import type { Memfront } from './server.js';
 
 const EXIT_FAILED = 1;
 const EXIT_BAD_CONFIG = 2;
@@ -66,8 +67,13 @@ Each config key below can be set in the file, in its environment variable or as 
 Lists are comma-separated in env and arguments; routes and reproxy.services take JSON there.
 
 On SIGTERM/SIGINT memfront stops accepting, lets in-flight requests finish (up to
-shutdownGraceMs) and exits 0; a second signal exits at once.
+shutdownGraceMs) and exits 0; a second signal exits at once. On SIGHUP it reads the config
+again (same file, environment and arguments): a valid one takes effect for new requests, an
+invalid one is logged and the running config kept.
+workers > 1 (or 0: one per core) runs that many processes sharing the port; the admin
+listener then runs in the primary and /metrics sums the workers.
 Exit status: 0 stopped cleanly, 1 failed to start or stop, 2 bad config.
+memfront check exits 0 when every server named in the config answers, 1 otherwise.
 
 Config keys (shown with their defaults):
 ${keys.join('')}`;
@@ -89,22 +95,54 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = EXIT_BAD_CONFIG;
     return;
   }
-  if (line.command === 'check') await check(config);
-  else await run(config);
+  if (line.command === 'check') {
+    await check(config);
+    return;
+  }
+  // A reload reads the same sources again: the file as it is now, the same env and arguments.
+  const sources: LoadOptions = { file: line.file, args: line.args, env: process.env };
+  const { resolveWorkers, runPrimary } = await import('./cluster.js');
+  if (resolveWorkers(config.workers) > 1) {
+    await runPrimary({ config, logger: createLogger(config.log), readConfig: () => loadConfig(sources) });
+  } else {
+    await run(config, sources);
+  }
 }
 
 async function check(config: LoadedConfig): Promise<void> {
-  const module = new URL('./check.js', import.meta.url);
-  if (!existsSync(fileURLToPath(module))) {
-    process.stderr.write('memfront check: not available\n');
-    process.exitCode = EXIT_FAILED;
-    return;
-  }
-  const { runCheck } = (await import(module.href)) as { runCheck(config: LoadedConfig): number | Promise<number> };
+  const { runCheck } = await import('./check.js');
   process.exitCode = await runCheck(config);
 }
 
-async function run(config: LoadedConfig): Promise<void> {
+/**
+ * SIGHUP with one process: validate, then swap the engine in place; a bad file changes
+ * nothing. Resolves the config now running.
+ */
+async function reload(app: Memfront, running: LoadedConfig, sources: LoadOptions, logger: Logger): Promise<LoadedConfig> {
+  let next: LoadedConfig;
+  try {
+    next = loadConfig(sources);
+  } catch (err) {
+    app.metrics.reloads.inc({ result: 'failed' });
+    logger.error({ err }, 'config reload failed; keeping the running config');
+    return running;
+  }
+  try {
+    const plan = await app.reload(next);
+    app.metrics.reloads.inc({ result: 'ok' });
+    logger.info({ changed: plan.changed, workers: 1 }, 'config reloaded');
+    const { resolveWorkers } = await import('./cluster.js');
+    const restartOnly = [...plan.needsRestart, ...(resolveWorkers(next.workers) !== 1 ? ['workers'] : [])];
+    if (restartOnly.length > 0) logger.warn({ keys: restartOnly }, 'these keys take effect on restart');
+    return next;
+  } catch (err) {
+    app.metrics.reloads.inc({ result: 'failed' });
+    logger.error({ err }, 'config reload failed; keeping the running config');
+    return running;
+  }
+}
+
+async function run(config: LoadedConfig, sources: LoadOptions): Promise<void> {
   const logger = createLogger(config.log);
   // pino writes what is still buffered when the process exits, so exiting at once loses no line.
   const exit = (code: number): never => process.exit(code);
@@ -141,6 +179,16 @@ async function run(config: LoadedConfig): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Reloads one at a time, in the order the signals came.
+  let reloads = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloads = reloads.then(async () => {
+      if (stopping) return;
+      const app = await started.catch(() => undefined);
+      // shutdownGraceMs and the rest of a reloaded config apply to the next shutdown too.
+      if (app && !stopping) config = await reload(app, config, sources, logger);
+    });
+  });
 
   try {
     await started;
@@ -150,4 +198,9 @@ async function run(config: LoadedConfig): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+if (cluster.isWorker) {
+  const { runWorker } = await import('./cluster.js');
+  runWorker();
+} else {
+  await main(process.argv.slice(2));
+}

@@ -1,38 +1,54 @@
 // Start-up wiring: builds the store, the upstream adapters and the engine from a config,
-// and opens the main and admin listeners. No decisions live here.
+// and opens the main and admin listeners. No decisions live here. A reload builds a new
+// engine from the new config and swaps it in; requests in flight finish on the old one.
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
 import { Metrics } from './admin/metrics.js';
-import { startAdminServer } from './admin/admin-server.js';
+import { closeAdminServer, startAdminServer } from './admin/admin-server.js';
+import { HealthProbes } from './admin/health.js';
+import { VERSION } from './admin/version.js';
+import { planReload, type ReloadPlan } from './reload.js';
 import type { CacheStore } from './store/cache-store.js';
 import { MemcachedStore } from './store/memcached-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import { BackendProxy } from './upstream/backend-proxy.js';
+import { BackendClient } from './upstream/backend-client.js';
+import { Leases } from './engine/lease.js';
+import { MAX_HEADER_BYTES } from './policy/request-limits.js';
 import { CacheAccess } from './engine/cache-access.js';
 import { compileRules } from './engine/rules.js';
 import { Fetcher } from './engine/fetch.js';
 import { Dispatcher } from './engine/dispatch.js';
 import { Engine } from './engine/handler.js';
 
+export { VERSION } from './admin/version.js';
+
 export interface Memfront {
-  port: number;
-  adminPort: number;
+  /** The main listener's port (it changes when a reload moves listen.port). */
+  readonly port: number;
+  /** The admin listener's port; 0 when started without one (cluster workers). */
+  readonly adminPort: number;
   metrics: Metrics;
   /** Resolves once the cache writes started so far have finished. */
   settled(): Promise<void>;
+  /**
+   * Applies a new config in place and says what changed. Throws, keeping the running config,
+   * when a changed listen or admin address cannot be bound.
+   */
+  reload(cfg: Config): Promise<ReloadPlan>;
   close(graceMs?: number): Promise<void>;
 }
 
-export const VERSION: string = (() => {
-  try {
-    return JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
-  } catch {
-    return '0.0.0';
-  }
-})();
+export interface StartOptions {
+  logger: Logger;
+  store?: CacheStore;
+  /** false in cluster workers: the primary serves /healthz and /metrics. Default true. */
+  admin?: boolean;
+  /** One per process: kept across reloads so counters carry on. */
+  metrics?: Metrics;
+}
 
 export function createStore(cfg: Config, logger: Logger): CacheStore {
   if (cfg.cache.store === 'memory') return new MemoryStore({ maxBytes: cfg.cache.memory.maxBytes });
@@ -40,58 +56,214 @@ export function createStore(cfg: Config, logger: Logger): CacheStore {
   return new MemcachedStore({ servers: m.servers, timeoutMs: m.timeoutMs, maxItemSize: m.maxItemSize, logger });
 }
 
-export async function startMemfront(cfg: Config, opts: { logger: Logger; store?: CacheStore }): Promise<Memfront> {
-  const logger = opts.logger;
-  const metrics = new Metrics();
+/** Everything built from one config that answers requests; replaced whole on reload. */
+interface Pipeline {
+  cfg: Config;
+  engine: Engine;
+  store: CacheStore | null;
+  settled(): Promise<void>;
+  /** Releases its upstream connections. */
+  closeUpstreams(): void;
+  inFlight: number;
+  /** Called when inFlight drops to 0 (set while the pipeline is being retired). */
+  idle?: () => void;
+}
+
+function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: CacheStore | null): Pipeline {
   const rules = compileRules(cfg);
-  const store = cfg.cache.enabled ? (opts.store ?? createStore(cfg, logger)) : null;
   const cache = store ? new CacheAccess(store, metrics, logger) : null;
   const backend = new BackendProxy(cfg.backend.url, cfg.backend.timeoutMs);
-  const dispatcher = new Dispatcher(backend);
-  const fetcher = new Fetcher(rules, dispatcher, cache, metrics, logger);
-  const engine = new Engine({ rules, cache, fetcher, metrics, logger });
+  // The dispatcher compiles cfg.routes and reads cfg.reproxy (issue 3).
+  const dispatcher = new Dispatcher(backend, { cfg, logger });
+  // Background refreshes have no client request to go through the dispatcher with (issue 5).
+  const backgroundClient = new BackendClient(cfg.backend.url, cfg.backend.timeoutMs, cfg.offload.base);
+  const fetcher = new Fetcher(rules, dispatcher, cache, metrics, logger, Date.now, backgroundClient);
+  const leases = cache ? new Leases(cache) : undefined;
+  const engine = new Engine({ rules, cache, fetcher, metrics, logger, leases });
+  const closeUpstreams = () => {
+    dispatcher.close();
+    void backgroundClient.close();
+  };
+  return { cfg, engine, store, settled: () => fetcher.settled(), closeUpstreams, inFlight: 0 };
+}
 
+function createListener(onRequest: http.RequestListener): http.Server {
   const server = http.createServer(
     {
       // Node's strict parser stays on: conflicting Content-Length/Transfer-Encoding is a 400.
       insecureHTTPParser: false,
+      // Request line plus headers; past it Node answers 431 itself (URL length: recv, 414).
+      maxHeaderSize: MAX_HEADER_BYTES,
       keepAliveTimeout: 5000,
       requestTimeout: 60_000,
     },
-    (req, res) => engine.handle(req, res),
+    onRequest,
   );
-  await new Promise<void>((resolve, reject) => {
+  return server;
+}
+
+function bind(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(cfg.listen.port, cfg.listen.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
+}
+
+/** Stops accepting, lets requests in flight finish for up to graceMs, then cuts the rest. */
+async function drain(server: http.Server, graceMs: number): Promise<void> {
+  const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await drained;
+  clearTimeout(timer);
+}
+
+const portOf = (server: http.Server): number => (server.address() as AddressInfo).port;
+
+export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Memfront> {
+  const logger = opts.logger;
+  const metrics = opts.metrics ?? new Metrics();
+  const withAdmin = opts.admin ?? true;
+  const storeFor = (c: Config): CacheStore | null => (c.cache.enabled ? (opts.store ?? createStore(c, logger)) : null);
+  let current = buildPipeline(cfg, logger, metrics, storeFor(cfg));
+  metrics.watchStore(() => current.store?.status() ?? []);
+  const retiring = new Set<Promise<void>>();
+
+  // Each request stays on the pipeline it started on, so a reload never changes the rules
+  // under a request, and the old pipeline knows when it has nothing left to do.
+  const onRequest: http.RequestListener = (req, res) => {
+    const p = current;
+    p.inFlight++;
+    metrics.inFlight.inc();
+    res.once('close', () => {
+      metrics.inFlight.dec();
+      if (--p.inFlight === 0) p.idle?.();
+    });
+    p.engine.handle(req, res);
+  };
+
+  let server = createListener(onRequest);
+  await bind(server, cfg.listen.port, cfg.listen.host);
   const startedAt = Date.now();
-  const admin = await startAdminServer(cfg.admin.host, cfg.admin.port, {
-    version: VERSION,
-    startedAt,
-    store,
-    metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-  });
-  const port = (server.address() as AddressInfo).port;
-  const adminPort = (admin.address() as AddressInfo).port;
-  logger.info({ port, adminPort, store: store ? cfg.cache.store : 'off', backend: cfg.backend.url }, 'memfront listening');
+  const health = new HealthProbes(cfg);
+  const openAdmin = (c: Config) =>
+    startAdminServer(c.admin.host, c.admin.port, {
+      version: VERSION,
+      startedAt,
+      health: () => health.report(),
+      metricsText: () => metrics.text(),
+    });
+  let admin: http.Server | undefined;
+  if (withAdmin) {
+    try {
+      admin = await openAdmin(cfg);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
+  let port = portOf(server);
+  let adminPort = admin ? portOf(admin) : 0;
+  if (admin) {
+    logger.info({ port, adminPort, store: cfg.cache.enabled ? cfg.cache.store : 'off', backend: cfg.backend.url }, 'memfront listening');
+  } else {
+    logger.info({ port }, 'worker listening');
+  }
+
+  /** Waits for the old pipeline's requests (up to graceMs) and cache writes, then releases it. */
+  const retire = (old: Pipeline, graceMs: number): void => {
+    const done = (async () => {
+      if (old.inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          old.idle = resolve;
+          setTimeout(resolve, graceMs).unref();
+        });
+      }
+      await old.settled();
+      old.closeUpstreams();
+      if (old.store && old.store !== current.store && old.store !== opts.store) await old.store.close();
+    })().catch((err) => logger.warn({ err }, 'releasing the previous config failed'));
+    track(done);
+  };
+  /** Work a close must wait for: old pipelines and old listeners still draining. */
+  const track = (p: Promise<void>): void => {
+    retiring.add(p);
+    void p.finally(() => retiring.delete(p));
+  };
+
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (next: Config): Promise<ReloadPlan> => {
+    const run = async (): Promise<ReloadPlan> => {
+      const old = current;
+      const plan = planReload(old.cfg, next);
+      if (plan.changed.length === 0) return plan;
+      // New addresses are bound first: if one cannot be, nothing has changed yet.
+      let newServer: http.Server | undefined;
+      let newAdmin: http.Server | undefined;
+      if (plan.rebindListen) {
+        newServer = createListener(onRequest);
+        await bind(newServer, next.listen.port, next.listen.host);
+      }
+      if (withAdmin && plan.rebindAdmin) {
+        try {
+          newAdmin = await openAdmin(next);
+        } catch (err) {
+          newServer?.close();
+          throw err;
+        }
+      }
+      current = buildPipeline(next, logger, metrics, plan.keepStore ? old.store : storeFor(next));
+      health.setConfig(next);
+      logger.level = next.log.level;
+      if (newServer) {
+        const oldServer = server;
+        server = newServer;
+        port = portOf(newServer);
+        track(drain(oldServer, next.shutdownGraceMs));
+      }
+      if (newAdmin && admin) {
+        void closeAdminServer(admin);
+        admin = newAdmin;
+        adminPort = portOf(newAdmin);
+      }
+      retire(old, next.shutdownGraceMs);
+      return plan;
+    };
+    const result = reloading.then(run, run);
+    reloading = result.catch(() => undefined);
+    return result;
+  };
 
   let closing: Promise<void> | undefined;
-  const close = (graceMs = cfg.shutdownGraceMs): Promise<void> => {
+  const close = (graceMs = current.cfg.shutdownGraceMs): Promise<void> => {
     closing ??= (async () => {
-      admin.close();
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-      await drained;
-      clearTimeout(timer);
-      await fetcher.settled();
-      dispatcher.close();
-      await store?.close();
+      await reloading;
+      const adminClosed = admin ? closeAdminServer(admin) : Promise.resolve();
+      await drain(server, graceMs);
+      await Promise.all(retiring);
+      await current.settled();
+      current.closeUpstreams();
+      await current.store?.close();
+      await adminClosed;
     })();
     return closing;
   };
-  return { port, adminPort, metrics, settled: () => fetcher.settled(), close };
+  return {
+    get port() {
+      return port;
+    },
+    get adminPort() {
+      return adminPort;
+    },
+    metrics,
+    settled: async () => {
+      await Promise.all([...retiring]);
+      await current.settled();
+    },
+    reload,
+    close,
+  };
 }

@@ -1,30 +1,54 @@
-// The admin listener: GET /healthz (JSON) and GET /metrics (Prometheus text).
+// The admin listener: GET /healthz (JSON) and GET /metrics (Prometheus text). With workers it
+// runs in the primary, and the sources below gather what the workers know.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CacheStore } from '../store/cache-store.js';
+import type { HealthReport } from './health.js';
 
 export interface HealthSource {
   version: string;
   startedAt: number;
-  store: CacheStore | null;
+  /** The servers memfront depends on, as last probed. */
+  health(): Promise<HealthReport>;
   /** Prometheus text for /metrics (aggregated across workers where there are several). */
   metricsText(): Promise<{ contentType: string; body: string }>;
-  /** Extra sections (backend, trackers, static servers) for /healthz. */
+  /**
+   * False while no process can answer requests (every worker crashed and waiting to be
+   * restarted): /healthz then answers 503, so a load balancer stops sending traffic here.
+   */
+  serving?(): boolean;
+  /** Extra sections (workers; later trackers, static servers) for /healthz. */
   extra?(): Promise<Record<string, unknown>>;
 }
 
 export async function startAdminServer(host: string, port: number, src: HealthSource): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     void route(req, res, src).catch((err) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
       res.writeHead(500, { 'Content-Type': 'text/plain' });
       res.end(String(err?.message ?? err));
     });
   });
+  // An admin scrape must not keep a closing memfront waiting.
+  server.keepAliveTimeout = 2000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   return server;
+}
+
+/** Closes the listener and the scrapers' idle keep-alive connections with it. */
+export function closeAdminServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
 }
 
 async function route(req: http.IncomingMessage, res: http.ServerResponse, src: HealthSource): Promise<void> {
@@ -35,24 +59,28 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, src: H
     return;
   }
   if (path === '/healthz') {
-    const servers = src.store?.status() ?? [];
-    const up = servers.length > 0 && servers.some((s) => s.up);
+    const serving = src.serving?.() ?? true;
+    const [health, extra] = await Promise.all([src.health(), src.extra?.() ?? {}]);
     const body = JSON.stringify({
-      status: 'ok',
-      cache: src.store ? (up ? 'up' : 'down') : 'off',
-      cacheServers: servers,
+      // The contract: memfront still serves when the cache is down, so that stays "ok"/200.
+      status: serving ? 'ok' : 'unavailable',
+      ...health,
       uptime: Math.round((Date.now() - src.startedAt) / 1000),
       version: src.version,
       pid: process.pid,
-      ...(src.extra ? await src.extra() : {}),
+      ...extra,
     });
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.writeHead(serving ? 200 : 503, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+    });
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
   }
   if (path === '/metrics') {
     const m = await src.metricsText();
-    res.writeHead(200, { 'Content-Type': m.contentType });
+    res.writeHead(200, { 'Content-Type': m.contentType, 'Cache-Control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : m.body);
     return;
   }

@@ -1,7 +1,28 @@
 // Prometheus metrics. The engine reports facts here; names follow the contract's Admin section.
+// Each process keeps its own; with workers the primary sums them (see cluster.ts), so every
+// metric carries the aggregator that makes that sum mean something.
 import client from 'prom-client';
+import type { StoreServerStatus } from '../store/cache-store.js';
+import { VERSION } from './version.js';
 
 export type Outcome = 'hit' | 'miss' | 'bypass' | 'stale' | 'none';
+
+/** A registry's content as prom-client serialises it for aggregation across processes. */
+export type MetricsSnapshot = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
+
+let processRegistryOnce: client.Registry | undefined;
+
+/**
+ * Node's process metrics (CPU, memory, event loop lag, GC), collected once per process
+ * whatever number of Metrics objects it makes (tests start many memfronts in one process).
+ */
+export function processRegistry(): client.Registry {
+  if (!processRegistryOnce) {
+    processRegistryOnce = new client.Registry();
+    client.collectDefaultMetrics({ register: processRegistryOnce });
+  }
+  return processRegistryOnce;
+}
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -32,7 +53,7 @@ export class Metrics {
   });
   readonly cacheErrors = new client.Counter({
     name: 'memfront_cache_errors_total',
-    help: 'Cache store operations that failed and were treated as misses, by kind',
+    help: 'Cache store operations that failed and were treated as misses, by operation and code (MF_CACHE_TIMEOUT: timeouts)',
     labelNames: ['op', 'code'] as const,
     registers: [this.registry],
   });
@@ -64,11 +85,63 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly inFlight = new client.Gauge({
+    name: 'memfront_requests_in_flight',
+    help: 'Requests being answered now',
+    registers: [this.registry],
+  });
+  readonly reloads = new client.Counter({
+    name: 'memfront_config_reloads_total',
+    help: 'SIGHUP config reloads, by result (ok, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private storeStatus: () => StoreServerStatus[] = () => [];
+  readonly cacheServerUp = new client.Gauge({
+    name: 'memfront_cache_server_up',
+    help: 'Whether the cache store uses this server (1) or has taken it out after a failure (0); with workers, the lowest of their views',
+    labelNames: ['server'] as const,
+    // One worker that lost a server is worth knowing about: the sum would hide it.
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: () => {
+      this.cacheServerUp.reset();
+      for (const s of this.storeStatus()) this.cacheServerUp.set({ server: s.server }, s.up ? 1 : 0);
+    },
+  });
+  readonly buildInfo = new client.Gauge({
+    name: 'memfront_build_info',
+    help: 'Always 1; the labels say which memfront runs',
+    labelNames: ['version'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    this.buildInfo.set({ version: VERSION }, 1);
+  }
 
   request(outcome: Outcome, route: string, seconds: number, bytes: number): void {
     this.requests.inc({ cache: outcome, route });
     this.duration.observe({ cache: outcome }, seconds);
     this.bytesServed.inc({ cache: outcome }, bytes);
     if (outcome === 'hit' || outcome === 'stale') this.bytesSaved.inc(bytes);
+  }
+
+  /** Where memfront_cache_server_up reads from; called again when a reload replaces the store. */
+  watchStore(status: () => StoreServerStatus[]): void {
+    this.storeStatus = status;
+  }
+
+  /** This process's metrics and its process metrics, as sent to the primary. */
+  async snapshot(): Promise<MetricsSnapshot> {
+    const [own, proc] = await Promise.all([this.registry.getMetricsAsJSON(), processRegistry().getMetricsAsJSON()]);
+    return [...own, ...proc];
+  }
+
+  /** Prometheus text of this process alone (one process, no workers). */
+  async text(): Promise<{ contentType: string; body: string }> {
+    const merged = client.Registry.merge([this.registry, processRegistry()]);
+    return { contentType: this.registry.contentType, body: await merged.metrics() };
   }
 }

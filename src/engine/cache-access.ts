@@ -73,6 +73,15 @@ export class CacheAccess {
     }
   }
 
+  async setRaw(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {
+    try {
+      return await this.store.set(key, value, ttlSeconds);
+    } catch (err) {
+      this.failed('set', err);
+      return 'error';
+    }
+  }
+
   async getRaw(key: string): Promise<Buffer | null | 'error'> {
     try {
       return await this.store.get(key);

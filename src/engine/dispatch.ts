@@ -1,9 +1,40 @@
 // The dispatcher: which route a request takes on a miss or a bypass, and the upstream
 // adapter that answers it. Every route hands back an UpstreamResponse, so storing and
 // delivering are the same whatever answered.
+//
+//   routes (first match) ──► backend ──► answer has X-Reproxy-URL / -Service (reproxy on)?
+//        │                     ▲  │          no ─► the backend's answer
+//        │   remembered URLs ──┘  │          yes ─► reproxy ─► first good target | 502
+//        │   (Cache-For), else    │
+//        └──► reproxy route ──────┴────────────────► reproxy (its `url`, as if the backend sent it)
+//
+// Reproxy: the backend's body is dropped, the targets are tried in turn with the client's
+// method (GET/HEAD), Range and Host, and the first 2xx (or 416) is streamed with the
+// backend's preserveHeaders laid over it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { UpstreamError } from '../errors.js';
+import { classifyRequest } from '../policy/classify-request.js';
+import { compileGlobs } from '../policy/glob.js';
+import {
+  checkTarget,
+  compileAllowedHosts,
+  compilePreserve,
+  judgeAnswer,
+  mergeHeaders,
+  parseUrlList,
+  pickHeaders,
+  readInstruction,
+  serviceTargets,
+  targetRequestHeaders,
+  type Target,
+} from '../policy/reproxy-rules.js';
+import { compileRoutes, decideRoute, substitute, type CompiledRoute, type RouteDecision } from '../policy/route-match.js';
 import type { BackendProxy } from '../upstream/backend-proxy.js';
-import type { UpstreamResponse } from '../upstream/upstream.js';
+import { ReproxyFetcher, type Attempt } from '../upstream/reproxy-fetcher.js';
+import { ReproxyMemo } from '../upstream/reproxy-memo.js';
+import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 
 export interface DispatchRequest {
   req: IncomingMessage;
@@ -16,24 +47,232 @@ export interface DispatchRequest {
   method?: string;
 }
 
-export class Dispatcher {
-  constructor(private readonly backend: BackendProxy) {}
+export interface DispatcherDeps {
+  cfg: Config;
+  logger: Logger;
+  /** Default: one built from the timeouts below. */
+  reproxyFetcher?: ReproxyFetcher;
+  now?: () => number;
+}
 
-  /** Decided once per request; shows in the log line and the metrics. */
-  routeName(_url: string): string {
-    return 'backend';
+/** X-Reproxy-Cache-For memory bounds (not in the config: Perlbal had none at all). */
+const MEMO_MAX_ENTRIES = 10_000;
+const MEMO_MAX_BYTES = 8 * 1024 * 1024;
+/** Connecting to a file server on the same network takes milliseconds; a dead one should not cost the backend's whole wait. */
+const REPROXY_CONNECT_TIMEOUT_MS = 2000;
+/** A backend body that comes with X-Reproxy-URL is read off (to keep its connection) up to this much. */
+const DROPPED_BODY_LIMIT = 256 * 1024;
+
+/** Route targets this dispatcher answers itself; the others are the backend's until they exist (issues 4, 9). */
+const IMPLEMENTED: ReadonlySet<string> = new Set(['backend', 'reproxy']);
+
+/** What one reproxy needs: where to go and what the backend said about it. */
+interface Plan {
+  /** URLs as given (checked before use), or targets already trusted (services). */
+  urls?: string[];
+  targets?: Target[];
+  /** Backend (or remembered) headers, those named in `preserve` taken from them. */
+  backendRaw: string[];
+  preserve: ReadonlySet<string>;
+  expectedSize?: number;
+  trustedOrigins?: ReadonlySet<string>;
+  /** Why: for messages. */
+  source: string;
+}
+
+export class Dispatcher {
+  private readonly routes: CompiledRoute[];
+  private readonly allowedHost: (host: string) => boolean;
+  private readonly preserve: ReadonlySet<string>;
+  private readonly sessionCookie: (name: string) => boolean;
+  private readonly reproxy: ReproxyFetcher;
+  private readonly memo: ReproxyMemo;
+  private readonly inFlight = new WeakMap<IncomingMessage, AbortController>();
+  private readonly cfg: Config;
+  private readonly logger: Logger;
+
+  constructor(private readonly backend: BackendProxy, deps: DispatcherDeps) {
+    this.cfg = deps.cfg;
+    this.logger = deps.logger;
+    this.routes = compileRoutes(this.cfg.routes);
+    this.allowedHost = compileAllowedHosts(this.cfg.reproxy.allowedHosts);
+    this.preserve = compilePreserve(this.cfg.reproxy.preserveHeaders);
+    this.sessionCookie = compileGlobs(this.cfg.cache.sessionCookies);
+    const timeoutMs = this.cfg.backend.timeoutMs;
+    this.reproxy =
+      deps.reproxyFetcher ??
+      new ReproxyFetcher({ connectTimeoutMs: Math.min(timeoutMs, REPROXY_CONNECT_TIMEOUT_MS), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
+    this.memo = new ReproxyMemo({ maxEntries: MEMO_MAX_ENTRIES, maxBytes: MEMO_MAX_BYTES, maxSeconds: this.cfg.cache.maxTtl }, deps.now);
+    for (const r of this.routes) {
+      if (!IMPLEMENTED.has(r.to)) this.logger.warn({ route: r.index, to: r.to }, `routes[${r.index}]: "to": "${r.to}" is not implemented yet; its requests go to the backend`);
+    }
   }
 
-  fetch(d: DispatchRequest): Promise<UpstreamResponse> {
-    return this.backend.fetch({ req: d.req, res: d.res, headers: d.headers, method: d.method });
+  /** Decided once per request; shows in the log line and the metrics. */
+  routeName(url: string): string {
+    const to = this.decide(url).to;
+    return IMPLEMENTED.has(to) ? to : 'backend';
+  }
+
+  /**
+   * The same pure decision as routeName (the compiled routes never change), made again
+   * here because the engine hands over only its name.
+   */
+  async fetch(d: DispatchRequest): Promise<UpstreamResponse> {
+    const decision = this.decide(d.req.url ?? '/');
+    const abort = new AbortController();
+    this.inFlight.set(d.req, abort);
+    try {
+      if (decision.to === 'reproxy') return await this.fromRoute(d, decision, abort.signal);
+      return await this.fromBackend(d, abort.signal);
+    } finally {
+      this.inFlight.delete(d.req);
+    }
   }
 
   /** The client went away before an answer arrived. */
   cancel(req: IncomingMessage): void {
+    this.inFlight.get(req)?.abort();
     this.backend.cancel(req);
   }
 
   close(): void {
     this.backend.close();
+    void this.reproxy.close();
   }
+
+  private decide(url: string): RouteDecision {
+    return decideRoute(this.routes, url);
+  }
+
+  /** Contract: the `reproxy` route "is answered from `url` as if the backend had sent X-Reproxy-URL: url". */
+  private fromRoute(d: DispatchRequest, decision: RouteDecision, signal: AbortSignal): Promise<UpstreamResponse> {
+    const route = decision.route!;
+    const list = parseUrlList(substitute(route.route.url!, decision.groups));
+    if (!list.ok) return Promise.reject(new UpstreamError('MF_REPROXY_FAILED', `routes[${route.index}]: url gave no usable URL (${list.reason})`));
+    return this.run(d, { urls: list.urls, backendRaw: [], preserve: this.preserve, trustedOrigins: route.fixedOrigins, source: `routes[${route.index}]` }, signal);
+  }
+
+  private async fromBackend(d: DispatchRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+    const enabled = this.cfg.reproxy.enabled;
+    const memoKey = enabled ? this.memoKey(d.req) : undefined;
+    const remembered = memoKey !== undefined ? this.memo.get(memoKey) : undefined;
+    if (remembered) {
+      // X-Reproxy-Cache-For: the backend said where this lives; ask it again only when that fails.
+      try {
+        const preserve = new Set(remembered.names);
+        return await this.run(d, { urls: remembered.urls, backendRaw: remembered.headers, preserve, expectedSize: remembered.expectedSize, source: 'X-Reproxy-Cache-For' }, signal);
+      } catch (err) {
+        this.memo.forget(memoKey!);
+        if (signal.aborted) throw err;
+        this.logger.warn({ err, url: d.req.url }, 'remembered reproxy URLs failed; asking the backend again');
+      }
+    }
+
+    const up = await this.backend.fetch({ req: d.req, res: d.res, headers: d.headers, method: d.method });
+    if (!enabled) return up;
+    const instruction = readInstruction((name) => rawHeader(up.rawHeaders, name));
+    if (instruction.kind === 'none') return up;
+
+    // Perlbal and mod_reproxy: the backend's body is ignored whatever its status.
+    dropBody(up);
+    if (instruction.kind === 'service') {
+      const servers = Object.hasOwn(this.cfg.reproxy.services, instruction.name) ? this.cfg.reproxy.services[instruction.name] : undefined;
+      if (!servers) {
+        const err = new UpstreamError('MF_REPROXY_FAILED', `unknown X-Reproxy-Service ${JSON.stringify(instruction.name)} (not in reproxy.services)`);
+        this.logger.error({ err, service: instruction.name, url: d.req.url }, 'unknown reproxy service');
+        throw err;
+      }
+      const targets = serviceTargets(servers, d.req.url ?? '/');
+      return this.run(d, { targets, backendRaw: up.rawHeaders, preserve: this.preserve, expectedSize: instruction.expectedSize, source: `X-Reproxy-Service ${instruction.name}` }, signal);
+    }
+
+    const list = instruction.list;
+    if (!list.ok) {
+      throw new UpstreamError('MF_REPROXY_FAILED', list.reason === 'too-long' ? 'X-Reproxy-URL longer than the limit: refused' : 'X-Reproxy-URL names no URL');
+    }
+    if (list.ignored > 0) this.logger.warn({ url: d.req.url, ignored: list.ignored }, 'X-Reproxy-URL lists more URLs than are tried; the rest are ignored');
+    // Headers named in X-Reproxy-Cache-For are laid over the answer like preserved ones, now
+    // and when remembered, so the first answer and the replayed ones look the same.
+    const preserve = instruction.cacheFor ? rememberable(this.preserve, instruction.cacheFor.headers) : this.preserve;
+    const response = await this.run(d, { urls: list.urls, backendRaw: up.rawHeaders, preserve, expectedSize: instruction.expectedSize, source: 'X-Reproxy-URL' }, signal);
+    if (instruction.cacheFor && memoKey !== undefined) {
+      const names = [...preserve];
+      const headers = pickHeaders(up.rawHeaders, names);
+      this.memo.set(memoKey, { urls: list.urls, headers, names, expectedSize: instruction.expectedSize }, instruction.cacheFor.seconds);
+    }
+    return response;
+  }
+
+  /**
+   * Remembered reproxy URLs are used by, and learnt from, anonymous GET and HEAD requests
+   * only: one visitor's session-bound file is never handed to another.
+   */
+  private memoKey(req: IncomingMessage): string | undefined {
+    const c = classifyRequest({ method: req.method ?? '', headers: req.headers }, { sessionCookie: this.sessionCookie });
+    if (!c.cacheable) return undefined;
+    return `${(req.headers.host ?? '').toLowerCase()}${req.url ?? '/'}`;
+  }
+
+  /** Tries the plan's targets in turn; the first good answer, dressed for the client, or a 502 error. */
+  private async run(d: DispatchRequest, plan: Plan, signal: AbortSignal): Promise<UpstreamResponse> {
+    const refused: Attempt[] = [];
+    let targets = plan.targets;
+    if (!targets) {
+      targets = [];
+      for (const url of plan.urls ?? []) {
+        const check = checkTarget(url, { allowedHost: this.allowedHost, trustedOrigins: plan.trustedOrigins });
+        if (check.ok) targets.push(check.target);
+        else refused.push({ href: url, result: `refused: ${check.reason}` });
+      }
+      if (refused.length > 0) this.logger.warn({ url: d.req.url, refused, source: plan.source }, 'reproxy URL refused (never fetched)');
+    }
+    // Contract: "Range and HEAD requests are carried through as they are" to reproxy targets;
+    // the client's own method, not the GET a cacheable HEAD is fetched from the backend with.
+    const head = d.req.method === 'HEAD';
+    const range = d.req.headers.range !== undefined;
+    const request = {
+      method: head ? ('HEAD' as const) : ('GET' as const),
+      headers: targetRequestHeaders({ client: d.req.headers, forwarded: d.headers, range }),
+      signal,
+    };
+    const result = await this.reproxy.first(targets, request, (status, headers) => judgeAnswer(status, headers, plan.expectedSize));
+    const attempts = refused.concat(result.attempts);
+    const answer = result.answer;
+    if (!answer) {
+      const tried = attempts.map((a) => `${a.href} → ${a.result}`).join('; ') || 'none';
+      throw new UpstreamError('MF_REPROXY_FAILED', `${plan.source}: no reproxy target answered (${tried})`, { cause: result.lastError });
+    }
+    const partial = range && (answer.status === 206 || answer.status === 416);
+    return {
+      status: answer.status,
+      rawHeaders: mergeHeaders(plan.backendRaw, answer.rawHeaders, plan.preserve),
+      body: answer.body,
+      complete: answer.complete,
+      abort: answer.abort,
+      // A part or a bare head is never stored as if it were the page.
+      noStore: head ? 'head' : partial ? 'partial' : undefined,
+    };
+  }
+}
+
+/**
+ * preserveHeaders plus the headers X-Reproxy-Cache-For names, minus body framing and
+ * Set-Cookie: a remembered answer goes to every visitor, one visitor's cookie to none.
+ */
+function rememberable(preserve: ReadonlySet<string>, named: readonly string[]): ReadonlySet<string> {
+  const out = new Set(preserve);
+  for (const name of compilePreserve(named)) if (name !== 'set-cookie') out.add(name);
+  return out;
+}
+
+/** Reads off and ignores a body no one will see, keeping the connection when it is small. */
+function dropBody(up: UpstreamResponse): void {
+  let seen = 0;
+  up.body.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DROPPED_BODY_LIMIT) up.abort();
+  });
+  up.body.on('error', () => {});
+  up.body.resume();
 }

@@ -1,15 +1,20 @@
 // The request state machine: every request walks these named steps, each a small function
 // returning the next one, driven by one loop (after Varnish's cache_req_fsm.c).
 //
-//   recv ──► purge ─────────────────────────────────────────► done
-//     │
+//   recv ──► 400/414 (target not ours, or too long) ──────────────────────────► done
+//     ├──► purge (forget the key's fetch under way, drop its lease) ─────────────► done
 //     ├──► bypass (not anonymous / not GET|HEAD / cache off) ──► fetch(store: no) ─► done
 //     │
-//     └──► lookup ──► hit ────────────────────────────────────► done
-//            │    └─► stale (serve now, refresh in background) ─► done
-//            ├──► busy (another request fetches this key: wait for it) ─► done | miss
-//            └──► miss ──► fetch(store: yes) ─► done
-//                           └─ backend fails, stale entry in staleIfError ─► stale ─► done
+//     └──► lookup ──► hit ─────────────────────────────────────────────────────► done
+//            │    └─► stale (serve now; one background refresh, conditional) ──► done
+//            ├──► busy (this process already fetches the key: wait for it) ──► done
+//            │          └─ its answer not shareable / it failed / too slow ──► miss
+//            └──► miss ──► lease (memcached `add`: one fetch across processes)
+//                           ├─ won (or no memcached) ─► fetch(store: yes, conditional
+//                           │                          when an expired entry is held) ─► done
+//                           ├─ another holds it ─► watch it, then read the entry ─► done
+//                           └─ "pass" (last answer private) ─► fetch on our own ─► done
+//                 (backend fails, expired entry within staleIfError ─► stale ─► done)
 //
 // The outcome is recorded once on the context; X-Cache, the metrics label and the log
 // field are all derived from it.
@@ -21,13 +26,15 @@ import { classifyRequest } from '../policy/classify-request.js';
 import { cacheKey } from '../policy/cache-key.js';
 import { freshness } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
+import { checkRequestTarget } from '../policy/request-limits.js';
 import { logRequest } from '../log.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { CacheAccess } from './cache-access.js';
 import { deliverEntry } from './deliver.js';
 import type { Rules } from './rules.js';
-import { SingleFlight } from './single-flight.js';
+import { SingleFlight, type FlightToken } from './single-flight.js';
 import { Fetcher, type FetchResult } from './fetch.js';
+import { LEASE_TTL_SECONDS, type Lease, type Leases } from './lease.js';
 
 export interface EngineDeps {
   rules: Rules;
@@ -35,7 +42,21 @@ export interface EngineDeps {
   fetcher: Fetcher;
   metrics: Metrics;
   logger: Logger;
+  /** Cross-process coalescing through memcached; without it, coalescing is per process. */
+  leases?: Leases;
   now?: () => number;
+}
+
+/**
+ * What one flight for a key produced. `result` is what the process's waiters may use (only a
+ * stored entry is ever handed on); `leader` says what is left for the request that led it:
+ * - answered: it fetched, and its client has its answer;
+ * - deliver: another process fetched, and `result.entry` is still to be sent to its client;
+ * - alone: nothing to share (a pass marker): it fetches on its own, like its waiters.
+ */
+interface Flight {
+  result: FetchResult;
+  leader: 'answered' | 'deliver' | 'alone';
 }
 
 export interface Ctx {
@@ -56,16 +77,27 @@ export interface Ctx {
   bytes: number;
   err?: unknown;
   detail?: string;
+  /** Fetch on our own, without coalescing (the shared answer could not be used). */
+  alone?: boolean;
+  /** A flight this request waited on failed once already: the next failure is final. */
+  retried?: boolean;
 }
 
-type Step = 'recv' | 'purge' | 'bypass' | 'lookup' | 'miss' | 'done';
+type Step = 'recv' | 'purge' | 'bypass' | 'lookup' | 'busy' | 'miss' | 'done';
 
 export class Engine {
   private readonly now: () => number;
-  private readonly flights = new SingleFlight<FetchResult>();
+  private readonly flights = new SingleFlight<Flight>();
+  /** How long a process waits on another's lease before fetching anyway. */
+  private readonly leaseWaitMs: number;
+  /** How long a request waits on its process's flight: the lease wait plus a fetch. */
+  private readonly flightWaitMs: number;
 
   constructor(private readonly d: EngineDeps) {
     this.now = d.now ?? Date.now;
+    const backendMs = d.rules.cfg.backend.timeoutMs;
+    this.leaseWaitMs = backendMs + LEASE_TTL_SECONDS * 1000;
+    this.flightWaitMs = this.leaseWaitMs + backendMs;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -82,6 +114,7 @@ export class Engine {
         case 'purge': step = await this.purge(ctx); break;
         case 'bypass': step = await this.bypass(ctx); break;
         case 'lookup': step = await this.lookup(ctx); break;
+        case 'busy': step = await this.busy(ctx); break;
         case 'miss': step = await this.miss(ctx); break;
       }
     }
@@ -109,12 +142,13 @@ export class Engine {
 
   private recv(ctx: Ctx): Step {
     const { req } = ctx;
-    // Only origin-form targets: absolute-form and '*' are not ours to serve.
-    if (!req.url || req.url.charCodeAt(0) !== 47 /* / */) {
-      this.synth(ctx, 400, 'Bad Request');
+    const target = checkRequestTarget(req.url);
+    if (!target.ok) {
+      ctx.detail = target.reason;
+      this.synth(ctx, target.status, target.status === 414 ? 'URI Too Long' : 'Bad Request');
       return 'done';
     }
-    ctx.route = this.d.fetcher.routeName(req.url);
+    ctx.route = this.d.fetcher.routeName(req.url!);
     if (req.method === 'PURGE') return 'purge';
     if (!this.d.cache || !this.d.rules.cfg.cache.enabled) {
       ctx.bypassReason = 'cache-off';
@@ -126,7 +160,7 @@ export class Engine {
       return 'bypass';
     }
     ctx.key = cacheKey(
-      { method: req.method ?? 'GET', scheme: ctx.scheme, host: ctx.host, url: req.url },
+      { method: req.method ?? 'GET', scheme: ctx.scheme, host: ctx.host, url: req.url! },
       { keyPrefix: this.d.rules.cfg.cache.memcached.keyPrefix, ignoreQueryParam: this.d.rules.ignoreQueryParam },
     );
     return 'lookup';
@@ -145,7 +179,11 @@ export class Engine {
       { method: 'GET', scheme: ctx.scheme, host: ctx.host, url: ctx.req.url ?? '/' },
       { keyPrefix: this.d.rules.cfg.cache.memcached.keyPrefix, ignoreQueryParam: this.d.rules.ignoreQueryParam },
     );
-    const removed = await this.d.cache.remove(key);
+    // What this process knows of the key goes too: a fetch under way began before the purge,
+    // so its answer is not stored (here, and in the process holding the lease, which finds
+    // its lease gone); requests from now on fetch anew.
+    this.flights.forget(key);
+    const [removed] = await Promise.all([this.d.cache.remove(key), this.d.leases?.drop(key)]);
     if (removed === 'error') this.synth(ctx, 503, 'Cache unavailable');
     else if (removed) this.synth(ctx, 200, 'Purged');
     else this.synth(ctx, 404, 'Not cached');
@@ -179,13 +217,11 @@ export class Engine {
       });
       return 'done';
     }
+    // Kept for revalidation (its validators) and for stale-if-error.
     ctx.staleEntry = entry;
-    if (state === 'stale-while-revalidate' && this.d.fetcher.canRefresh()) {
+    if (state === 'stale-while-revalidate' && this.d.fetcher.canRefresh(ctx.route)) {
       ctx.outcome = 'stale';
-      // Serve at once; one background request (per key, per process) refreshes the entry.
-      if (!this.flights.joinable(ctx.key!)) {
-        void this.flights.lead(ctx.key!, () => this.d.fetcher.refresh(ctx, entry));
-      }
+      this.refreshLater(ctx, entry);
       ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
         xCache: 'STALE',
         cacheStatus: formatCacheStatus({ fwd: 'stale', detail: 'stale-while-revalidate' }),
@@ -196,33 +232,186 @@ export class Engine {
     return 'miss';
   }
 
+  /**
+   * Contract: "An expired entry within staleWhileRevalidate is served ... while one background
+   * request refreshes it." One per key in this process (the flight), and one across processes
+   * (the lease: a process that finds it held leaves the refresh to its holder).
+   */
+  private refreshLater(ctx: Ctx, entry: Entry): void {
+    const key = ctx.key!;
+    if (this.flights.joinable(key)) return;
+    // Taken now: the request and its headers are gone by the time the refresh runs.
+    const headers = this.d.fetcher.refreshHeaders(ctx);
+    const path = ctx.req.url ?? '/';
+    const refresh = async (token: FlightToken): Promise<Flight> => {
+      const got = this.d.leases ? await this.d.leases.acquire(key) : ({ kind: 'unavailable' } as const);
+      if (got.kind === 'busy' || got.kind === 'pass') {
+        return { result: { kind: 'failed', bytes: 0, detail: 'refreshing-elsewhere' }, leader: 'answered' };
+      }
+      const lease = got.kind === 'acquired' ? got.lease : undefined;
+      // Refreshed by another process between our lookup and our lease: nothing left to do.
+      const fresh = lease ? await this.freshEntry(key) : undefined;
+      if (lease && fresh) {
+        await lease.release();
+        return { result: { kind: 'stored', entry: fresh, bytes: 0 }, leader: 'answered' };
+      }
+      const result = await this.withLease(lease, () => this.d.fetcher.refresh({ key, path, headers, entry, mayStore: this.mayStore(token, lease) }));
+      return { result, leader: 'answered' };
+    };
+    void this.flights.lead(key, refresh).catch((err) => this.d.logger.error({ err, url: path }, 'background refresh failed inside memfront'));
+  }
+
   private async miss(ctx: Ctx): Promise<Step> {
     const key = ctx.key!;
-    const leader = this.flights.joinable(key);
-    if (leader) {
-      const shared = await this.waitFor(leader);
-      if (shared?.kind === 'stored' && !ctx.res.destroyed) {
-        ctx.outcome = 'miss';
-        ctx.detail = 'coalesced';
-        ctx.bytes = await deliverEntry(ctx.req, ctx.res, shared.entry, {
-          xCache: 'MISS',
-          cacheStatus: formatCacheStatus({ fwd: 'miss', detail: 'coalesced' }),
-          now: this.now(),
-        });
-        return 'done';
-      }
-      // The leader's answer was private, failed or too large: fetch our own.
-    }
     ctx.outcome = 'miss';
-    const run = () => this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS' });
-    const result = leader ? await run() : await this.flights.lead(key, run);
-    this.noteFetch(ctx, result);
+    if (ctx.alone) {
+      this.noteFetch(ctx, await this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS' }));
+      return 'done';
+    }
+    if (this.flights.joinable(key)) return 'busy';
+    const flight = await this.flights.lead(key, (token) => this.obtain(ctx, token));
+    if (flight.leader === 'answered') this.noteFetch(ctx, flight.result);
+    else if (flight.leader === 'deliver' && flight.result.kind === 'stored') await this.deliverCoalesced(ctx, flight.result.entry);
+    else {
+      ctx.alone = true;
+      return 'miss';
+    }
     return 'done';
   }
 
-  /** A waiter never hangs on its leader for longer than the backend may take. */
-  private waitFor(p: Promise<FetchResult>): Promise<FetchResult | undefined> {
-    const limit = this.d.rules.cfg.backend.timeoutMs;
+  /**
+   * The leader's side of a flight: take the cross-process lease and fetch, or let the process
+   * holding it fetch and read its entry from the cache. Bounded: past leaseWaitMs we fetch
+   * whatever the lease says.
+   */
+  private async obtain(ctx: Ctx, token: FlightToken): Promise<Flight> {
+    const key = ctx.key!;
+    const leases = this.d.leases;
+    const deadline = Date.now() + this.leaseWaitMs;
+    for (;;) {
+      const got = leases && Date.now() < deadline ? await leases.acquire(key) : ({ kind: 'unavailable' } as const);
+      if (got.kind === 'pass') return { result: { kind: 'not-shareable', bytes: 0, detail: 'pass' }, leader: 'alone' };
+      if (got.kind === 'busy') {
+        const waited = await leases!.waitRelease(key, deadline);
+        if (waited === 'pass') return { result: { kind: 'not-shareable', bytes: 0, detail: 'pass' }, leader: 'alone' };
+        if (waited === 'released') {
+          const entry = await this.freshEntry(key);
+          if (entry) return { result: { kind: 'stored', entry, bytes: 0 }, leader: 'deliver' };
+        }
+        // Released without a fresh entry (its holder failed): we try. Timed out: we fetch.
+        continue;
+      }
+      const lease = got.kind === 'acquired' ? got.lease : undefined;
+      if (lease) {
+        // Another process may have stored the entry between our lookup and our lease.
+        const entry = await this.freshEntry(key);
+        if (entry) {
+          await lease.release();
+          return { result: { kind: 'stored', entry, bytes: 0 }, leader: 'deliver' };
+        }
+      }
+      const result = await this.withLease(lease, () =>
+        this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS', mayStore: this.mayStore(token, lease) }),
+      );
+      return { result, leader: 'answered' };
+    }
+  }
+
+  /** A request waiting on its process's flight for the key. */
+  private async busy(ctx: Ctx): Promise<Step> {
+    const leader = this.flights.joinable(ctx.key!);
+    if (!leader) return 'miss';
+    const flight = await this.waitFor(leader);
+    ctx.outcome = 'miss';
+    if (!flight) {
+      // The flight outlived every bound we set for it: stop waiting.
+      ctx.alone = true;
+      return 'miss';
+    }
+    const shared = flight.result;
+    if (shared.kind === 'stored') {
+      await this.deliverCoalesced(ctx, shared.entry);
+      return 'done';
+    }
+    // Contract: a response that may not be stored "is never handed to the waiters: each
+    // fetches its own".
+    if (shared.kind === 'not-shareable') {
+      ctx.alone = true;
+      return 'miss';
+    }
+    // The flight failed. The backend failed for us as much as for its leader.
+    if (this.d.fetcher.staleIfError(ctx)) {
+      this.noteFetch(ctx, await this.d.fetcher.serveStale(ctx, 'stale-if-error'));
+      return 'done';
+    }
+    // Its client went away: that says nothing about the backend.
+    if (shared.detail === 'client-gone') return 'miss';
+    // One of the waiters tries again (the first to get here leads, the others wait on it);
+    // a second failure is final, so a failing backend never sees the whole queue.
+    if (!ctx.retried) {
+      ctx.retried = true;
+      return 'miss';
+    }
+    const timeout = (shared.err as { code?: string } | undefined)?.code === 'MF_BACKEND_TIMEOUT';
+    ctx.err = shared.err;
+    ctx.detail = 'coalesced-failure';
+    this.d.fetcher.gatewayError(ctx, { store: true, xCache: 'MISS' }, timeout);
+    return 'done';
+  }
+
+  private async deliverCoalesced(ctx: Ctx, entry: Entry): Promise<void> {
+    ctx.outcome = 'miss';
+    ctx.detail = 'coalesced';
+    ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
+      xCache: 'MISS',
+      cacheStatus: formatCacheStatus({ fwd: 'miss', detail: 'coalesced' }),
+      now: this.now(),
+    });
+  }
+
+  private async freshEntry(key: string): Promise<Entry | undefined> {
+    const found = await this.d.cache!.lookup(key);
+    if (found.kind !== 'found') return undefined;
+    return freshness(found.entry, this.now(), this.d.rules.windows) === 'fresh' ? found.entry : undefined;
+  }
+
+  /** An answer may be stored unless the key was purged since its fetch began (here, or anywhere: the lease). */
+  private mayStore(token: FlightToken, lease: Lease | undefined): () => Promise<boolean> {
+    return async () => token.live && (lease ? await lease.held() : true);
+  }
+
+  /**
+   * Runs a fetch under a lease, and ends the lease however the fetch ends: released once
+   * memcached has the entry (the waiters here have it in hand already), a pass marker when
+   * the answer cannot be shared, released at once when it failed.
+   */
+  private async withLease(lease: Lease | undefined, fetch: () => Promise<FetchResult>): Promise<FetchResult> {
+    let result: FetchResult;
+    try {
+      result = await fetch();
+    } catch (err) {
+      void lease?.release();
+      throw err;
+    }
+    if (lease) void this.settleLease(lease, result);
+    return result;
+  }
+
+  private async settleLease(lease: Lease, result: FetchResult): Promise<void> {
+    if (result.kind === 'stored') {
+      // Not stored after all (too big for memcached, purged meanwhile): nobody should wait for it.
+      if (await result.saved) await lease.release();
+      else await lease.pass();
+    } else if (result.kind === 'not-shareable') {
+      await lease.pass();
+    } else {
+      await lease.release();
+    }
+  }
+
+  /** A waiter never hangs on its leader: the flight's own bounds, and this one behind them. */
+  private waitFor(p: Promise<Flight>): Promise<Flight | undefined> {
+    const limit = this.flightWaitMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), limit);

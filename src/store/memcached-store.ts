@@ -9,7 +9,10 @@
 // - memjs picks servers by modulo, which remaps most keys when the list changes. Here each
 //   server has its own single-server memjs client and a ketama ring (ring.ts) chooses one.
 // - A failed server leaves the ring at once, so its keys go to the next server instead of
-//   failing one by one, and a background probe brings it back when it answers again.
+//   failing one by one, and a background probe brings it back when it answers again,
+//   after replaying the deletes it missed while out (see flushOnRevive).
+// - memjs reports memcached's own error statuses ("Value too large") and network failures
+//   alike; only the latter say the server is in trouble.
 
 import type { Socket } from 'node:net';
 import memjs from 'memjs';
@@ -32,9 +35,22 @@ export interface MemcachedStoreOptions {
   /** How often a failed server is probed. Default 2000. */
   retryMs?: number;
   /**
-   * Flush a failed server when it comes back, before using it again. Default true: while
-   * it was out, its keys were written, deleted and purged on other servers, so what it
-   * still holds may be entries that were purged since and must not be served.
+   * Flush a failed server when it comes back, before using it again. Default false.
+   *
+   * While a server was out (as this process saw it), its keys were written and deleted on
+   * the next server along the ring, so what it still holds may include entries that were
+   * purged since. Flushing it removes them, but "out" is one process's view: a single slow
+   * moment (one call past timeoutMs) marks a server down, and in a pool shared by many
+   * memfronts each such moment anywhere would flush a third (with three servers) of every
+   * site's cache at once, a self-inflicted stampede on the backend on exactly the bad days
+   * this cache is for. A server that really died comes back empty anyway.
+   *
+   * So instead each process remembers the keys it deleted (PURGE) or incremented (tag
+   * generations) while their home server was out, and replays those deletes on the server
+   * before it serves again: what was purged stays purged, and the rest of its entries are
+   * kept (an older copy of an entry written elsewhere meanwhile is still within its TTL).
+   * Past MAX_MISSED remembered keys the server is flushed after all. Other processes'
+   * purges reached it directly, or they remember their own.
    */
   flushOnRevive?: boolean;
   logger?: StoreLogger;
@@ -49,6 +65,10 @@ const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
 /** memjs writes incr's amount and initial value as 32-bit words (and misreads counters beyond). */
 const MAX_COUNTER = 0xffffffff;
 const PROBE_KEY = 'memfront:probe';
+/** Deletes remembered per server while it is out; past this it is flushed on revival instead. */
+const MAX_MISSED = 10_000;
+/** Remembered deletes are replayed this many at a time (memjs pipelines them on one socket). */
+const REPLAY_BATCH = 100;
 
 // memjs logs to console by default; we report failures ourselves, once, with their cause.
 const silent = { log() {} };
@@ -77,7 +97,7 @@ class Connection {
   run<T>(op: (client: memjs.Client) => Promise<T>, timeoutMs: number, onTimeout: () => CacheError): Promise<T> {
     if (this.discarded) return Promise.reject(new CacheError('MF_CACHE_UNAVAILABLE', 'connection discarded'));
     // One promise settled by whichever comes first: the answer, the deadline, or discard().
-    // (withDeadline + Promise.race would do the same at twice the allocations per call.)
+    // (Promise.race against a timer promise would do the same with more allocations per call.)
     return new Promise<T>((resolve, reject) => {
       const fail = (err: Error) => {
         clearTimeout(timer);
@@ -116,12 +136,18 @@ interface Slot {
   port: number;
   up: boolean;
   conn: Connection;
+  /** Keys deleted or incremented elsewhere while this server was out: deleted here before it serves again. */
+  missed: Set<string>;
+  /** More than MAX_MISSED of them: flush it instead. */
+  overflow: boolean;
 }
 
 export class MemcachedStore implements CacheStore {
   private readonly slots: Slot[];
   private readonly byAddress = new Map<string, Slot>();
   private ring: HashRing;
+  /** The ring with every server, up or not: where a key lives when all are well. */
+  private readonly homeRing: HashRing;
   private readonly timeoutMs: number;
   private readonly maxItemSize: number;
   private readonly retryMs: number;
@@ -137,15 +163,16 @@ export class MemcachedStore implements CacheStore {
     this.timeoutMs = options.timeoutMs;
     this.maxItemSize = options.maxItemSize;
     this.retryMs = options.retryMs ?? 2000;
-    this.flushOnRevive = options.flushOnRevive ?? true;
+    this.flushOnRevive = options.flushOnRevive ?? false;
     this.logger = options.logger;
     this.onStatusChange = options.onStatusChange;
     this.slots = [...new Set(options.servers)].map((address) => {
       const { host, port } = parseAddress(address);
-      return { address, host, port, up: true, conn: new Connection(host, port, this.timeoutMs) };
+      return { address, host, port, up: true, conn: new Connection(host, port, this.timeoutMs), missed: new Set<string>(), overflow: false };
     });
     for (const slot of this.slots) this.byAddress.set(slot.address, slot);
     this.ring = new HashRing(this.slots.map((s) => s.address));
+    this.homeRing = this.ring;
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -165,16 +192,23 @@ export class MemcachedStore implements CacheStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.call(key, 'delete', (c) => c.delete(key));
+    try {
+      return await this.call(key, 'delete', (c) => c.delete(key));
+    } finally {
+      this.rememberIfHomeDown(key);
+    }
   }
 
   async incr(key: string, by: number, initial: number, ttlSeconds: number): Promise<number> {
     if (!isCounter(by) || !isCounter(initial)) {
       throw new CacheError('MF_CACHE_UNAVAILABLE', `incr needs integers in 0..${MAX_COUNTER} (by ${by}, initial ${initial})`);
     }
-    const { value } = await this.call(key, 'incr', (c) =>
-      c.increment(key, by, { initial, expires: exptime(ttlSeconds) }),
-    );
+    let value: number | null | undefined;
+    try {
+      ({ value } = await this.call(key, 'incr', (c) => c.increment(key, by, { initial, expires: exptime(ttlSeconds) })));
+    } finally {
+      this.rememberIfHomeDown(key);
+    }
     if (typeof value !== 'number') throw new CacheError('MF_CACHE_UNAVAILABLE', `incr of ${key} returned no value`);
     return value;
   }
@@ -246,11 +280,20 @@ export class MemcachedStore implements CacheStore {
     this.scheduleProbe();
   }
 
-  private markUp(slot: Slot): void {
+  /** A delete (or incr) whose key's home server is out went elsewhere, or nowhere: note it for that server. */
+  private rememberIfHomeDown(key: string): void {
+    const address = this.homeRing.get(key);
+    const home = address === undefined ? undefined : this.byAddress.get(address);
+    if (!home || home.up) return;
+    if (home.missed.size < MAX_MISSED) home.missed.add(key);
+    else home.overflow = true;
+  }
+
+  private markUp(slot: Slot, how: { flushed: boolean; replayed: number }): void {
     if (slot.up || this.closed) return;
     slot.up = true;
     this.rebuildRing();
-    this.logger?.info({ server: slot.address, flushed: this.flushOnRevive }, 'memcached server back');
+    this.logger?.info({ server: slot.address, ...how }, 'memcached server back');
     this.onStatusChange?.({ server: slot.address, up: true });
   }
 
@@ -283,13 +326,33 @@ export class MemcachedStore implements CacheStore {
   private async probe(slot: Slot): Promise<void> {
     const conn = slot.conn;
     const onTimeout = () => new CacheError('MF_CACHE_TIMEOUT', `memcached ${slot.address} did not answer the probe`);
+    // Any answer, even an error status, means it is serving again.
+    const run = <T>(op: (client: memjs.Client) => Promise<T>) =>
+      conn.run(op, this.timeoutMs, onTimeout).catch((err: unknown) => {
+        if (isRefusal(err)) return undefined;
+        throw err;
+      });
+    let flushed = false;
+    let replayed = 0;
+    const flush = async () => {
+      await run((c) => c.flush());
+      slot.missed.clear();
+      slot.overflow = false;
+      flushed = true;
+    };
     try {
-      if (this.flushOnRevive) await conn.run((c) => c.flush(), this.timeoutMs, onTimeout);
-      else await conn.run((c) => c.get(PROBE_KEY), this.timeoutMs, onTimeout);
-      this.markUp(slot);
+      if (this.flushOnRevive || slot.overflow) await flush();
+      else await run((c) => c.get(PROBE_KEY));
+      // Until it is back in the ring, new deletes of its keys are still noted: replay until
+      // none is left, then mark it up with no await in between.
+      while (slot.missed.size > 0) {
+        const keys = [...slot.missed].slice(0, REPLAY_BATCH);
+        await Promise.all(keys.map((key) => run((c) => c.delete(key)).then(() => slot.missed.delete(key))));
+        replayed += keys.length;
+        if (slot.overflow) await flush();
+      }
+      this.markUp(slot, { flushed, replayed });
     } catch (err) {
-      // Any answer, even an error status, means it is serving again.
-      if (isRefusal(err)) return this.markUp(slot);
       if (slot.conn === conn && !this.closed) {
         slot.conn = new Connection(slot.host, slot.port, this.timeoutMs);
         conn.discard(err instanceof Error ? err : new Error(String(err)));

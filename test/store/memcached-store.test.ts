@@ -175,12 +175,12 @@ test('probes of a hung server do not pile up connections', HANG_GUARD, async () 
   }
 });
 
-test('a server that stalls is taken out, and brought back flushed once it answers again', HANG_GUARD, async () => {
+test('with flushOnRevive a server that stalls is taken out, and brought back flushed once it answers again', HANG_GUARD, async () => {
   const mc = await startMemcached();
   const proxy = new StallingProxy(mc.port);
   const address = `127.0.0.1:${await proxy.listen()}`;
   const watch = statusWatcher();
-  const store = storeFor([address], { timeoutMs: 100, retryMs: 100, onStatusChange: watch.onStatusChange });
+  const store = storeFor([address], { timeoutMs: 100, retryMs: 100, flushOnRevive: true, onStatusChange: watch.onStatusChange });
   try {
     assert.equal(await store.set('k', Buffer.from('before'), 0), true);
     proxy.stalled = true;
