@@ -18,6 +18,7 @@ import { BackendClient } from './upstream/backend-client.js';
 import { Leases } from './engine/lease.js';
 import { MAX_HEADER_BYTES } from './policy/request-limits.js';
 import { CacheAccess } from './engine/cache-access.js';
+import { L1Cache } from './engine/l1-cache.js';
 import { compileRules } from './engine/rules.js';
 import { Fetcher } from './engine/fetch.js';
 import { Dispatcher } from './engine/dispatch.js';
@@ -71,7 +72,8 @@ interface Pipeline {
 
 function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: CacheStore | null): Pipeline {
   const rules = compileRules(cfg);
-  const cache = store ? new CacheAccess(store, metrics, logger) : null;
+  const l1 = new L1Cache(cfg.cache.l1.maxBytes, cfg.cache.l1.ttlMs);
+  const cache = store ? new CacheAccess(store, metrics, logger, l1.enabled ? l1 : undefined) : null;
   const backend = new BackendProxy(cfg.backend.url, cfg.backend.timeoutMs);
   // The dispatcher compiles cfg.routes and reads cfg.reproxy (issue 3).
   const dispatcher = new Dispatcher(backend, { cfg, logger });

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { CacheStore } from '../store/cache-store.js';
 import { decodeEntry, encodeEntry, type Entry } from '../store/entry-codec.js';
 import type { Metrics } from '../admin/metrics.js';
+import type { L1Cache } from './l1-cache.js';
 
 export type Lookup =
   | { kind: 'found'; entry: Entry; size: number }
@@ -17,9 +18,13 @@ export class CacheAccess {
     private readonly store: CacheStore,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    /** The in-process hot tier; entries in it were read from or written to the store within its ttlMs. */
+    private readonly l1?: L1Cache,
   ) {}
 
   async lookup(key: string): Promise<Lookup> {
+    const hot = this.l1?.get(key);
+    if (hot) return { kind: 'found', entry: hot, size: hot.body.length };
     let value: Buffer | null;
     try {
       value = await this.store.get(key);
@@ -34,14 +39,19 @@ export class CacheAccess {
       this.logger.warn({ key }, 'unreadable cache entry treated as a miss');
       return { kind: 'corrupt' };
     }
+    this.l1?.set(key, entry);
     return { kind: 'found', entry, size: value.length };
   }
 
   /** Writes the entry; resolves false when it was not stored (refused or failed). */
   async save(key: string, entry: Entry, exptimeSeconds: number): Promise<boolean> {
     const value = encodeEntry(entry);
+    // In L1 from the start of the write, so the next request in this process is a hit
+    // even before memcached has answered; out again if the write did not happen.
+    this.l1?.set(key, entry);
     try {
       const ok = await this.store.set(key, value, exptimeSeconds);
+      if (!ok) this.l1?.delete(key);
       if (ok) {
         this.metrics.stores.inc();
         this.metrics.storedBytes.observe(value.length);
@@ -50,14 +60,17 @@ export class CacheAccess {
       }
       return ok;
     } catch (err) {
+      this.l1?.delete(key);
       this.failed('set', err);
       return false;
     }
   }
 
   async remove(key: string): Promise<boolean | 'error'> {
+    // PURGE clears this process's copy at once; other processes' copies age out within ttlMs.
+    const hadHot = this.l1?.delete(key) ?? false;
     try {
-      return await this.store.delete(key);
+      return (await this.store.delete(key)) || hadHot;
     } catch (err) {
       this.failed('delete', err);
       return 'error';

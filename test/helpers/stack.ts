@@ -106,12 +106,21 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * memfront on port 0. The L1 tier is off unless a test turns it on: most tests assert what
+ * memcached holds, which a 1 s in-process copy would hide.
+ */
 export async function startStack(overrides: Record<string, any>): Promise<Stack> {
-  const cfg = configFrom({
-    listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0, purgeAllow: ['127.0.0.1/32', '::1/128'] },
-    ...overrides,
-  });
+  const cfg = configFrom(
+    deepMerge(
+      {
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0, purgeAllow: ['127.0.0.1/32', '::1/128'] },
+        cache: { l1: { maxBytes: 0 } },
+      },
+      overrides,
+    ),
+  );
   const log = logSink();
   const logger = createLogger({ level: 'info', pretty: false }, log.stream);
   const mf = await startMemfront(cfg, { logger });
@@ -156,4 +165,13 @@ export async function until(fn: () => boolean | Promise<boolean>, ms = 5000, wha
     await sleep(10);
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+function deepMerge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? deepMerge(b, v) : v;
+  }
+  return out;
 }

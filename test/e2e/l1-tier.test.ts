@@ -1,0 +1,83 @@
+// The in-process L1 tier: hot entries served without a memcached round trip, for at most
+// cache.l1.ttlMs after they were read from or written to memcached.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
+import { get as rawGet, sleep, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
+
+let mc: MemcachedProcess;
+let backend: FakeBackend;
+let a: Stack;
+let b: Stack;
+
+const TTL_MS = 600;
+// Both instances serve one site: the same Host, so the same keys.
+const get = (url: string, opts: { method?: string } = {}) => rawGet(url, { ...opts, headers: { host: 'site.test' } });
+
+before(async () => {
+  mc = await startMemcached();
+  backend = await startBackend({}, (req, res) => {
+    const body = `page ${req.url} v${backend.count(req.url ?? '')}`;
+    res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'max-age=300' });
+    res.end(body);
+  });
+  const cfg = {
+    backend: { url: backend.url, timeoutMs: 2000 },
+    cache: { memcached: { servers: [mc.address], timeoutMs: 500 }, l1: { maxBytes: 1 << 20, ttlMs: TTL_MS } },
+  };
+  a = await startStack(cfg);
+  b = await startStack(cfg);
+});
+
+after(async () => {
+  await a?.close();
+  await b?.close();
+  await backend?.close();
+  await mc?.stop();
+});
+
+describe('L1 tier', () => {
+  it('makes the request right after a miss a hit, before the memcached write is confirmed', async () => {
+    const first = await get(a.url + '/fresh');
+    assert.equal(first.headers['x-cache'], 'MISS');
+    const second = await get(a.url + '/fresh');
+    assert.equal(second.headers['x-cache'], 'HIT');
+    assert.equal(backend.count('/fresh'), 1);
+  });
+
+  it('PURGE clears the receiving process at once and other processes within ttlMs', async () => {
+    const v1 = await get(a.url + '/purged');
+    assert.equal(v1.body.toString(), 'page /purged v1');
+    await a.mf.settled();
+    assert.equal((await get(b.url + '/purged')).headers['x-cache'], 'HIT'); // now in b's L1 too
+    assert.equal((await get(a.url + '/purged')).headers['x-cache'], 'HIT');
+    const purge = await get(a.url + '/purged', { method: 'PURGE' });
+    assert.equal(purge.status, 200);
+    const purgedAt = Date.now();
+    const v2 = await get(a.url + '/purged');
+    assert.equal(v2.headers['x-cache'], 'MISS', 'receiving process: at once');
+    assert.equal(v2.body.toString(), 'page /purged v2');
+    await a.mf.settled();
+    // b may still answer from its L1 copy (v1), but for no longer than the bound.
+    await until(async () => (await get(b.url + '/purged')).body.toString() === 'page /purged v2', TTL_MS + 1000, 'b to see the purge');
+    assert.ok(Date.now() - purgedAt <= TTL_MS + 250, `b saw it after ${Date.now() - purgedAt} ms`);
+  });
+  it('serves from L1 for at most ttlMs while memcached is gone, then falls back to misses', async () => {
+    await get(a.url + '/hot');
+    await a.mf.settled();
+    await mc.stop();
+    try {
+      const t0 = Date.now();
+      const during = await get(a.url + '/hot');
+      assert.ok(Date.now() - t0 < TTL_MS, 'checked within the bound');
+      assert.equal(during.headers['x-cache'], 'HIT', 'served from L1');
+      await sleep(TTL_MS + 100);
+      const afterBound = await get(a.url + '/hot');
+      assert.equal(afterBound.status, 200);
+      assert.equal(afterBound.headers['x-cache'], 'MISS', 'L1 copy no longer served past ttlMs');
+    } finally {
+      await mc.restart();
+    }
+  });
+
+});
