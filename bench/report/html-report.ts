@@ -290,6 +290,7 @@ export function renderHtmlReport(r: BenchReport): string {
 <p class="sub">${escapeXml(describeWorkload(r))}<br>${escapeXml(when)} · ${r.machine.cpus} CPUs${r.machine.cpuModel ? ` (${escapeXml(r.machine.cpuModel)})` : ''} · Node ${escapeXml(r.machine.node)} · ${escapeXml(pinningLine(r))} · load average at start ${r.machine.loadAverage.map((l) => l.toFixed(2)).join(' ')}</p>
 ${cards(r)}
 <div class="lines">${headlineLines(r).map((l) => `<p>${escapeXml(l)}</p>`).join('\n')}${errors.map((l) => `<p class="warn">${escapeXml(l)}</p>`).join('\n')}</div>
+${r.notes.length ? `<h2>Notes</h2>\n<ul>${r.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('\n')}</ul>` : ''}
 <h2>Hit rate and throughput</h2>
 <div class="charts">
 ${charts.join('\n')}
@@ -303,7 +304,6 @@ ${latency.join('\n')}
 ${outcomeTables}
 ${hitsOnlyRows(r) ? `<h2>Hits only (warm cache, anonymous, same pages; the ceiling answers a constant ${escapeXml(bytes(r.ceilingBytes))} body)</h2>\n${htmlTable(hitsOnlyRows(r))}` : ''}
 ${proc.length ? `<h2>memory and CPU</h2>\n<div class="charts">\n${proc.join('\n')}\n</div>` : ''}
-${r.notes.length ? `<h2>Notes</h2>\n<ul>${r.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('\n')}</ul>` : ''}
 <footer>Command: <code>${escapeXml(r.command)}</code>. The full report, with every latency histogram (HdrHistogram, compressed base64), is the JSON in this page's <code>#${DATA_ELEMENT_ID}</code> element.</footer>
 <script type="application/json" id="${DATA_ELEMENT_ID}">${embedJson(r)}</script>
 </body>

@@ -25,76 +25,104 @@ export interface DeliverInfo {
   extra?: Array<[string, string]>;
 }
 
-export async function identityBody(entry: Entry): Promise<Buffer> {
-  if (!entry.gzip) return entry.body;
-  if (entry.body.length <= SYNC_INFLATE_LIMIT) return zlib.gunzipSync(entry.body);
-  return gunzipAsync(entry.body);
+/**
+ * What an entry's answers share, worked out once per entry object (an L1 entry serves many
+ * requests): the stored headers filtered and Vary-adjusted, the 304 subset, and the
+ * inflated body for identity clients of a gzip-stored entry.
+ */
+interface Prepared {
+  base: string[];
+  notModified: string[];
+  identity?: Buffer;
 }
 
-/** Writes the whole answer; resolves to the number of body bytes sent. */
-export async function deliverEntry(req: IncomingMessage, res: ServerResponse, entry: Entry, info: DeliverInfo): Promise<number> {
-  const headers: string[] = [];
+const prepared = new WeakMap<Entry, Prepared>();
+
+function prepare(entry: Entry): Prepared {
+  let p = prepared.get(entry);
+  if (p) return p;
+  const base: string[] = [];
+  const notModified: string[] = [];
   let hasVary = false;
   for (const [name, value] of entry.headers) {
     const lower = name.toLowerCase();
     if (COMPUTED.has(lower)) continue;
+    let v = value;
     if (lower === 'vary') {
       hasVary = true;
       // Gzip and identity share one entry: caches downstream must know the answer varies.
-      if (entry.gzip && !/accept-encoding/i.test(value)) {
-        headers.push(name, `${value}, Accept-Encoding`);
-        continue;
-      }
+      if (entry.gzip && !/accept-encoding/i.test(value)) v = `${value}, Accept-Encoding`;
     }
-    headers.push(name, value);
+    base.push(name, v);
+    if (NOT_MODIFIED_KEEP.has(lower)) notModified.push(name, v);
   }
-  if (entry.gzip && !hasVary) headers.push('Vary', 'Accept-Encoding');
-  headers.push('Age', String(Math.max(0, Math.floor((info.now - entry.storedAt) / 1000))));
-  headers.push('X-Cache', info.xCache, 'Cache-Status', info.cacheStatus);
-  if (info.extra) for (const [k, v] of info.extra) headers.push(k, v);
+  if (entry.gzip && !hasVary) {
+    base.push('Vary', 'Accept-Encoding');
+    notModified.push('Vary', 'Accept-Encoding');
+  }
+  p = { base, notModified };
+  prepared.set(entry, p);
+  return p;
+}
 
+export async function identityBody(entry: Entry): Promise<Buffer> {
+  if (!entry.gzip) return entry.body;
+  const p = prepare(entry);
+  if (p.identity) return p.identity;
+  p.identity = entry.body.length <= SYNC_INFLATE_LIMIT ? zlib.gunzipSync(entry.body) : await gunzipAsync(entry.body);
+  return p.identity;
+}
+
+/** Writes the whole answer; resolves to the number of body bytes sent. */
+export async function deliverEntry(req: IncomingMessage, res: ServerResponse, entry: Entry, info: DeliverInfo): Promise<number> {
+  const p = prepare(entry);
+  const age = String(Math.max(0, Math.floor((info.now - entry.storedAt) / 1000)));
+  const ours = ['Age', age, 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];
+  if (info.extra) for (const [k, v] of info.extra) ours.push(k, v);
+  const h = req.headers;
   const cacheableStatus = entry.status === 200;
-  if (cacheableStatus && conditionalStatus({ etag: entry.etag, lastModified: entry.lastModified }, req.headers) === 304) {
-    const kept: string[] = [];
-    for (let i = 0; i < headers.length; i += 2) {
-      const lower = headers[i].toLowerCase();
-      if (NOT_MODIFIED_KEEP.has(lower) || lower === 'age' || lower === 'x-cache' || lower === 'cache-status') kept.push(headers[i], headers[i + 1]);
-    }
-    res.writeHead(304, kept);
+
+  if (
+    cacheableStatus &&
+    (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) &&
+    conditionalStatus({ etag: entry.etag, lastModified: entry.lastModified }, h) === 304
+  ) {
+    res.writeHead(304, p.notModified.concat(ours));
     res.end();
     return 0;
   }
 
   const head = req.method === 'HEAD';
-  const rangeHeader = cacheableStatus ? req.headers.range : undefined;
+  const rangeHeader = cacheableStatus ? h.range : undefined;
   if (rangeHeader !== undefined) {
     const identity = await identityBody(entry);
     const range = parseRange(rangeHeader, identity.length);
     if (range === 'unsatisfiable') {
-      headers.push('Content-Range', `bytes */${identity.length}`, 'Content-Length', '0');
-      res.writeHead(416, headers);
+      res.writeHead(416, p.base.concat(ours, ['Content-Range', `bytes */${identity.length}`, 'Content-Length', '0']));
       res.end();
       return 0;
     }
     if (range !== null) {
       const slice = identity.subarray(range.start, range.end + 1);
-      headers.push('Accept-Ranges', 'bytes', 'Content-Range', `bytes ${range.start}-${range.end}/${identity.length}`, 'Content-Length', String(slice.length));
-      res.writeHead(206, headers);
+      res.writeHead(
+        206,
+        p.base.concat(ours, ['Accept-Ranges', 'bytes', 'Content-Range', `bytes ${range.start}-${range.end}/${identity.length}`, 'Content-Length', String(slice.length)]),
+      );
       res.end(head ? undefined : slice);
       return head ? 0 : slice.length;
     }
   }
 
   let body: Buffer;
-  if (entry.gzip && acceptsGzip(req.headers['accept-encoding'])) {
+  if (entry.gzip && acceptsGzip(h['accept-encoding'])) {
     body = entry.body;
-    headers.push('Content-Encoding', 'gzip');
+    ours.push('Content-Encoding', 'gzip');
   } else {
     body = await identityBody(entry);
   }
-  if (cacheableStatus) headers.push('Accept-Ranges', 'bytes');
-  headers.push('Content-Length', String(body.length));
-  res.writeHead(entry.status, headers);
+  if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
+  ours.push('Content-Length', String(body.length));
+  res.writeHead(entry.status, p.base.concat(ours));
   res.end(head ? undefined : body);
   return head ? 0 : body.length;
 }

@@ -6,14 +6,16 @@
 //        │                     ▲  │          no ─► the backend's answer
 //        │   remembered URLs ──┘  │          yes ─► reproxy ─► first good target | 502
 //        │   (Cache-For), else    │
-//        └──► reproxy route ──────┴────────────────► reproxy (its `url`, as if the backend sent it)
+//        ├──► reproxy route ──────┴────────────────► reproxy (its `url`, as if the backend sent it)
+//        └──► mogile / static ──► their adapter (issue 4), which may fall back to the backend
+//             or serve from targets as reproxy does; with no adapter, the backend
 //
 // Reproxy: the backend's body is dropped, the targets are tried in turn with the client's
 // method (GET/HEAD), Range and Host, and the first 2xx (or 416) is streamed with the
 // backend's preserveHeaders laid over it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Config } from '../config/types.js';
+import type { Config, RouteTarget } from '../config/types.js';
 import { UpstreamError } from '../errors.js';
 import { classifyRequest } from '../policy/classify-request.js';
 import { compileGlobs } from '../policy/glob.js';
@@ -47,9 +49,26 @@ export interface DispatchRequest {
   method?: string;
 }
 
+/** What a route adapter (mogile, static: issue 4) may ask of the dispatcher. */
+export interface RouteHelpers {
+  signal: AbortSignal;
+  /** The request as the backend route answers it (a fallback). */
+  backend(): Promise<UpstreamResponse>;
+  /**
+   * These targets in turn, as reproxy URLs are tried: the client's method, Range and Host,
+   * the first 2xx (or 416) streamed; rejects with MF_REPROXY_FAILED when none answers.
+   */
+  serveFrom(targets: readonly Target[], expectedSize?: number): Promise<UpstreamResponse>;
+}
+
+/** Answers the requests of one route target that this file does not implement itself. */
+export type RouteAdapter = (d: DispatchRequest, decision: RouteDecision, helpers: RouteHelpers) => Promise<UpstreamResponse>;
+
 export interface DispatcherDeps {
   cfg: Config;
   logger: Logger;
+  /** Adapters for further route targets (mogile, static); without one, a target's requests go to the backend. */
+  adapters?: Partial<Record<RouteTarget, RouteAdapter>>;
   /** Default: one built from the timeouts below. */
   reproxyFetcher?: ReproxyFetcher;
   now?: () => number;
@@ -63,8 +82,6 @@ const REPROXY_CONNECT_TIMEOUT_MS = 2000;
 /** A backend body that comes with X-Reproxy-URL is read off (to keep its connection) up to this much. */
 const DROPPED_BODY_LIMIT = 256 * 1024;
 
-/** Route targets this dispatcher answers itself; the others are the backend's until they exist (issues 4, 9). */
-const IMPLEMENTED: ReadonlySet<string> = new Set(['backend', 'reproxy']);
 
 /** What one reproxy needs: where to go and what the backend said about it. */
 interface Plan {
@@ -90,10 +107,15 @@ export class Dispatcher {
   private readonly inFlight = new WeakMap<IncomingMessage, AbortController>();
   private readonly cfg: Config;
   private readonly logger: Logger;
+  private readonly adapters: Partial<Record<RouteTarget, RouteAdapter>>;
+  /** Route targets answered here or by an adapter; the others go to the backend. */
+  private readonly implemented: ReadonlySet<string>;
 
   constructor(private readonly backend: BackendProxy, deps: DispatcherDeps) {
     this.cfg = deps.cfg;
     this.logger = deps.logger;
+    this.adapters = deps.adapters ?? {};
+    this.implemented = new Set(['backend', 'reproxy', ...Object.keys(this.adapters)]);
     this.routes = compileRoutes(this.cfg.routes);
     this.allowedHost = compileAllowedHosts(this.cfg.reproxy.allowedHosts);
     this.preserve = compilePreserve(this.cfg.reproxy.preserveHeaders);
@@ -104,14 +126,14 @@ export class Dispatcher {
       new ReproxyFetcher({ connectTimeoutMs: Math.min(timeoutMs, REPROXY_CONNECT_TIMEOUT_MS), headersTimeoutMs: timeoutMs, bodyTimeoutMs: timeoutMs });
     this.memo = new ReproxyMemo({ maxEntries: MEMO_MAX_ENTRIES, maxBytes: MEMO_MAX_BYTES, maxSeconds: this.cfg.cache.maxTtl }, deps.now);
     for (const r of this.routes) {
-      if (!IMPLEMENTED.has(r.to)) this.logger.warn({ route: r.index, to: r.to }, `routes[${r.index}]: "to": "${r.to}" is not implemented yet; its requests go to the backend`);
+      if (!this.implemented.has(r.to)) this.logger.warn({ route: r.index, to: r.to }, `routes[${r.index}]: "to": "${r.to}" is not implemented yet; its requests go to the backend`);
     }
   }
 
   /** Decided once per request; shows in the log line and the metrics. */
   routeName(url: string): string {
     const to = this.decide(url).to;
-    return IMPLEMENTED.has(to) ? to : 'backend';
+    return this.implemented.has(to) ? to : 'backend';
   }
 
   /**
@@ -124,6 +146,8 @@ export class Dispatcher {
     this.inFlight.set(d.req, abort);
     try {
       if (decision.to === 'reproxy') return await this.fromRoute(d, decision, abort.signal);
+      const adapter = this.adapters[decision.to];
+      if (adapter) return await adapter(d, decision, this.helpers(d, decision, abort.signal));
       return await this.fromBackend(d, abort.signal);
     } finally {
       this.inFlight.delete(d.req);
@@ -139,6 +163,14 @@ export class Dispatcher {
   close(): void {
     this.backend.close();
     void this.reproxy.close();
+  }
+
+  private helpers(d: DispatchRequest, decision: RouteDecision, signal: AbortSignal): RouteHelpers {
+    return {
+      signal,
+      backend: () => this.fromBackend(d, signal),
+      serveFrom: (targets, expectedSize) => this.run(d, { targets: [...targets], backendRaw: [], preserve: this.preserve, expectedSize, source: `routes[${decision.route?.index}] (${decision.to})` }, signal),
+    };
   }
 
   private decide(url: string): RouteDecision {

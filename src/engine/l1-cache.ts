@@ -40,7 +40,9 @@ export class L1Cache {
 
   set(key: string, entry: Entry): void {
     if (!this.enabled) return;
-    const size = entry.body.length + 512;
+    // A gzip entry also holds its inflated body once an identity client asked for it.
+    const inflated = entry.gzip ? (entry.identityLength ?? entry.body.length * 4) : 0;
+    const size = entry.body.length + inflated + 512;
     if (size > this.maxBytes / 4) return; // one object must not wash out the hot set
     const old = this.slots.get(key);
     if (old) this.drop(key, old);

@@ -13,7 +13,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { freePort, listenOn } from '../helpers/listen.js';
-import { get, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
+import { configFrom, get, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
+import { Dispatcher } from '../../src/engine/dispatch.js';
+import { BackendProxy } from '../../src/upstream/backend-proxy.js';
+import { createLogger } from '../../src/log.js';
+import { substitute } from '../../src/policy/route-match.js';
 
 // ---- fakes
 
@@ -113,15 +117,31 @@ async function startTrap(host: string): Promise<{ port: number; connections(): n
 }
 
 /** Accepts connections and never answers: a target that hangs before its first byte. */
-async function startSilent(): Promise<{ port: number; close(): Promise<void> }> {
+async function startSilent(): Promise<{ port: number; requests(): number; lastRequested(): number; closed(n: number): boolean; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
+  const closed: boolean[] = [];
+  let requests = 0;
+  let lastRequested = -1;
   const server = net.createServer((s) => {
+    const n = closed.push(false) - 1;
     sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    s.once('data', () => {
+      requests++;
+      lastRequested = n;
+    });
+    s.on('close', () => {
+      closed[n] = true;
+      sockets.delete(s);
+    });
   });
   const port = await listenOn(server);
   return {
     port,
+    /** Connections on which a request arrived, and the last of them (from 0). */
+    requests: () => requests,
+    lastRequested: () => lastRequested,
+    /** Whether the n-th connection accepted (from 0) has closed. */
+    closed: (n) => closed[n] === true,
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
@@ -213,6 +233,9 @@ before(async () => {
       'X-Reproxy-URL': `http://127.0.0.1:${deadPort}/x http://127.0.0.1:${silent.port}/x ${A}/files/missing ${A}/files/error`,
     }),
     '/r/redirect': reproxyAnswer({ 'X-Reproxy-URL': `${A}/files/redirect` }),
+    '/r/silent': reproxyAnswer({ 'X-Reproxy-URL': `http://127.0.0.1:${silent.port}/never` }),
+    '/r/too-many': reproxyAnswer({ 'X-Reproxy-URL': Array.from({ length: 12 }, (_, i) => `${A}/files/nope-${i}`).join(' ') }),
+    '/r/too-long': reproxyAnswer({ 'X-Reproxy-URL': `${A}/files/hello.txt?${'x'.repeat(9000)}` }),
     '/echo': (req, res) => {
       const body = Buffer.from(JSON.stringify(req.headers));
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length, 'Cache-Control': 'no-store' });
@@ -397,6 +420,37 @@ describe('safety', () => {
   });
 });
 
+describe('limits and cancellation', () => {
+  it('at most 10 URLs of a list are tried', async () => {
+    const r = await get(`${stack.url}/r/too-many`);
+    assert.equal(r.status, 502);
+    const tried = Array.from({ length: 12 }, (_, i) => fileA.count(`/files/nope-${i}`));
+    assert.deepEqual(tried, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+  });
+
+  it('an X-Reproxy-URL over 8192 characters is refused whole: 502, nothing fetched', async () => {
+    const before = fileA.seen.length;
+    const r = await get(`${stack.url}/r/too-long`);
+    assert.equal(r.status, 502);
+    assert.equal(fileA.seen.length, before);
+  });
+
+  it('a client that goes away while a target is awaited: the target request is abandoned at once', async () => {
+    const before = silent.requests();
+    const req = http.get(`${stack.url}/r/silent`, { agent: false });
+    req.on('error', () => {});
+    // Once the request is on the wire: only closing the connection can take it back.
+    await until(() => silent.requests() > before, 2000, 'memfront\'s request to reach the silent target');
+    const n = silent.lastRequested();
+    assert.equal(silent.closed(n), false);
+    const gone = performance.now();
+    req.destroy();
+    // Well before the first-byte timeout would have ended it.
+    await until(() => silent.closed(n), TIMEOUT_MS / 2, 'the target connection to close');
+    assert.ok(performance.now() - gone < TIMEOUT_MS / 2);
+  });
+});
+
 describe('X-Reproxy-Service', () => {
   it('sends the request\'s path and query to the service\'s servers in turn (the first is down)', async () => {
     const r = await get(`${stack.url}/img/cat.jpg?size=2`);
@@ -528,6 +582,56 @@ describe('page cache and routes', () => {
     assert.equal(stack.log.requests().find((l) => l.url === '/dl/hello.txt?x=1')!.route, 'reproxy');
     const missing = await get(`${stack.url}/dl/nothing-here`);
     assert.equal(missing.status, 502);
+  });
+});
+
+describe('route adapters (the hook issue 4 plugs mogile and static into)', () => {
+  it('an adapter answers its route: serving from targets as reproxy does, or falling back to the backend', async () => {
+    const cfg = configFrom({
+      backend: { url: backend.url, timeoutMs: TIMEOUT_MS },
+      routes: [{ match: '^/media/(.*)$', to: 'mogile', key: '$1' }, { match: '^/assets/', to: 'static' }],
+      mogile: { trackers: ['127.0.0.1:7001'], domain: 'www' },
+      static: { servers: [fileA.url] },
+    });
+    const keys: string[] = [];
+    const dispatcher = new Dispatcher(new BackendProxy(backend.url, TIMEOUT_MS), {
+      cfg,
+      logger: createLogger({ level: 'silent', pretty: false }),
+      adapters: {
+        mogile: (d, decision, h) => {
+          keys.push(substitute(decision.route!.route.key!, decision.groups));
+          const paths = [`http://127.0.0.1:${deadPort}/dev1/x.fid`, `${fileA.url}/files/hello.txt`];
+          return h.serveFrom(paths.map((p) => { const u = new URL(p); return { origin: u.origin, path: u.pathname, href: p }; }));
+        },
+      },
+    });
+    const server = http.createServer((req, res) => {
+      dispatcher.fetch({ req, res, route: dispatcher.routeName(req.url!), headers: { host: req.headers.host ?? '' } }).then(
+        (up) => {
+          res.writeHead(up.status, up.rawHeaders);
+          up.body.pipe(res);
+        },
+        (err: Error) => {
+          res.writeHead(502);
+          res.end(err.message);
+        },
+      );
+    });
+    const port = await listenOn(server);
+    try {
+      assert.equal(dispatcher.routeName('/media/a%20b.jpg'), 'mogile');
+      assert.equal(dispatcher.routeName('/assets/x.css'), 'backend', 'no static adapter: the backend answers, and the log says so');
+      const media = await get(`http://127.0.0.1:${port}/media/a%20b.jpg`);
+      assert.equal(media.status, 200);
+      assert.deepEqual(media.body, HELLO);
+      assert.deepEqual(keys, ['a%20b.jpg']);
+      const asset = await get(`http://127.0.0.1:${port}/echo?asset`);
+      assert.equal(asset.status, 200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      dispatcher.close();
+    }
   });
 });
 
