@@ -140,7 +140,17 @@ interface Slot {
   missed: Set<string>;
   /** More than MAX_MISSED of them: flush it instead. */
   overflow: boolean;
+  /** Timeouts since the last answer: one slow moment is a miss, a run of them is an outage. */
+  timeouts: number;
 }
+
+/**
+ * Consecutive timeouts that take a server out. A single late answer (a busy event loop, a
+ * GC pause, a burst) is only a miss: taking the server out for it would turn a load spike
+ * into a cache outage. A server that has stopped answering (memjs's hang) reaches this in
+ * a few calls, and its connection is then replaced.
+ */
+export const TIMEOUTS_BEFORE_DOWN = 3;
 
 export class MemcachedStore implements CacheStore {
   private readonly slots: Slot[];
@@ -168,7 +178,7 @@ export class MemcachedStore implements CacheStore {
     this.onStatusChange = options.onStatusChange;
     this.slots = [...new Set(options.servers)].map((address) => {
       const { host, port } = parseAddress(address);
-      return { address, host, port, up: true, conn: new Connection(host, port, this.timeoutMs), missed: new Set<string>(), overflow: false };
+      return { address, host, port, up: true, conn: new Connection(host, port, this.timeoutMs), missed: new Set<string>(), overflow: false, timeouts: 0 };
     });
     for (const slot of this.slots) this.byAddress.set(slot.address, slot);
     this.ring = new HashRing(this.slots.map((s) => s.address));
@@ -241,11 +251,17 @@ export class MemcachedStore implements CacheStore {
     const slot = this.byAddress.get(address)!;
     const conn = slot.conn;
     try {
-      return await conn.run(op, this.timeoutMs, () =>
+      const result = await conn.run(op, this.timeoutMs, () =>
         new CacheError('MF_CACHE_TIMEOUT', `memcached ${address} did not answer ${what} within ${this.timeoutMs} ms`),
       );
+      slot.timeouts = 0;
+      return result;
     } catch (err) {
+      if (err instanceof CacheError && err.code === 'MF_CACHE_TIMEOUT' && slot.conn === conn && ++slot.timeouts < TIMEOUTS_BEFORE_DOWN) {
+        throw err;
+      }
       if (isRefusal(err)) {
+        slot.timeouts = 0;
         throw new CacheError('MF_CACHE_UNAVAILABLE', `memcached ${address} refused ${what}`, { cause: err });
       }
       const failure =
@@ -268,6 +284,7 @@ export class MemcachedStore implements CacheStore {
   private markDown(slot: Slot, conn: Connection, failure: CacheError): void {
     // Only the first failure on a connection replaces it; later ones are its echoes.
     if (slot.conn === conn) {
+      slot.timeouts = 0;
       slot.conn = new Connection(slot.host, slot.port, this.timeoutMs);
       // Calls queued behind the one that failed would only fail later: fail them now.
       conn.discard(new CacheError('MF_CACHE_UNAVAILABLE', `memcached ${slot.address} connection dropped`, { cause: failure }));

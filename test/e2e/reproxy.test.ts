@@ -625,8 +625,10 @@ describe('route adapters (the hook issue 4 plugs mogile and static into)', () =>
       assert.equal(media.status, 200);
       assert.deepEqual(media.body, HELLO);
       assert.deepEqual(keys, ['a%20b.jpg']);
-      const asset = await get(`http://127.0.0.1:${port}/echo?asset`);
-      assert.equal(asset.status, 200);
+      const before = backend.count('/assets/x.css');
+      const asset = await get(`http://127.0.0.1:${port}/assets/x.css`);
+      assert.equal(asset.status, 404, 'the fake backend\'s answer');
+      assert.equal(backend.count('/assets/x.css'), before + 1);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
