@@ -2,11 +2,14 @@
 // returning the next one, driven by one loop (after Varnish's cache_req_fsm.c).
 //
 //   recv ──► 400/414 (target not ours, or too long) ──────────────────────────► done
-//     ├──► purge (forget the key's fetch under way, drop its lease) ─────────────► done
+//     ├──► purge: a path (forget the key's fetch under way, drop its lease), or tags /
+//     │    the whole Host (move their generation counters: tags.ts) ──────────────► done
 //     ├──► bypass (not anonymous / not GET|HEAD / cache off) ──► fetch(store: no) ─► done
 //     │
 //     └──► lookup ──► hit ─────────────────────────────────────────────────────► done
-//            │    └─► stale (serve now; one background refresh, conditional) ──► done
+//            │    ├─► stale (serve now; one background refresh, conditional) ──► done
+//            │    ├─► offload route, stored file >= minSize ─► 307 (offload.ts) ─► done
+//            │    └─► in chunks, a chunk gone before the answer began ─► miss (alone)
 //            ├──► busy (this process already fetches the key: wait for it) ──► done
 //            │          └─ its answer not shareable / it failed / too slow ──► miss
 //            └──► miss ──► lease (memcached `add`: one fetch across processes)
@@ -27,10 +30,12 @@ import { cacheKey } from '../policy/cache-key.js';
 import { freshness } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
+import { decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { logRequest } from '../log.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { CacheAccess } from './cache-access.js';
 import { deliverEntry } from './deliver.js';
+import { isEntryGone } from './chunks.js';
 import type { Rules } from './rules.js';
 import { SingleFlight, type FlightToken } from './single-flight.js';
 import { Fetcher, type FetchResult } from './fetch.js';
@@ -159,10 +164,7 @@ export class Engine {
       ctx.bypassReason = c.reason;
       return 'bypass';
     }
-    ctx.key = cacheKey(
-      { method: req.method ?? 'GET', scheme: ctx.scheme, host: ctx.host, url: req.url! },
-      { keyPrefix: this.d.rules.cfg.cache.memcached.keyPrefix, ignoreQueryParam: this.d.rules.ignoreQueryParam },
-    );
+    ctx.key = this.d.rules.keyFor(ctx.scheme, ctx.host, req.url!);
     return 'lookup';
   }
 
@@ -171,6 +173,14 @@ export class Engine {
       this.synth(ctx, 403, 'Forbidden');
       return 'done';
     }
+    const asked = decidePurge({ url: ctx.req.url ?? '/', headers: ctx.req.headers });
+    if (asked.kind === 'refused') {
+      ctx.detail = asked.reason;
+      this.synth(ctx, 400, `Bad Request: ${asked.reason}`);
+      return 'done';
+    }
+    if (asked.kind === 'tags') return this.invalidate(ctx, tagCounterKeys(this.d.rules.cfg.cache.memcached.keyPrefix, ctx.host, asked.tags), 'purge-tags');
+    if (asked.kind === 'host') return this.invalidate(ctx, [hostCounterKey(this.d.rules.cfg.cache.memcached.keyPrefix, ctx.host)], 'purge-host');
     if (!this.d.cache) {
       this.synth(ctx, 404, 'Not cached');
       return 'done';
@@ -190,6 +200,19 @@ export class Engine {
     return 'done';
   }
 
+  /**
+   * Tag purge and purge-all (contract: "Tags", "Purge-all"): the generation counters move, so
+   * every entry recording them is a miss wherever it is looked up; 200 whether or not any did.
+   * Fetches under way record the counters as their headers arrive (fetch.ts).
+   */
+  private async invalidate(ctx: Ctx, counters: string[], detail: string): Promise<Step> {
+    ctx.detail = detail;
+    const ok = this.d.cache ? await this.d.cache.invalidate(counters) : true;
+    if (ok) this.synth(ctx, 200, 'Purged');
+    else this.synth(ctx, 503, 'Cache unavailable');
+    return 'done';
+  }
+
   private async bypass(ctx: Ctx): Promise<Step> {
     ctx.outcome = 'bypass';
     const cacheStatus = formatCacheStatus({ fwd: 'bypass', detail: ctx.bypassReason });
@@ -206,15 +229,22 @@ export class Engine {
     }
     const entry = found.entry;
     const now = this.now();
+    // Offload: a stored file worth offloading is redirected, whatever its freshness.
+    if (this.d.fetcher.offloadStored(ctx, entry, Math.floor((entry.staleAt - now) / 1000))) return 'done';
     const state = freshness(entry, now, this.d.rules.windows);
     if (state === 'fresh') {
       ctx.outcome = 'hit';
       const ttl = Math.max(0, Math.floor((entry.staleAt - now) / 1000));
-      ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
-        xCache: 'HIT',
-        cacheStatus: formatCacheStatus({ hit: true, ttl }),
-        now,
-      });
+      try {
+        ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
+          xCache: 'HIT',
+          cacheStatus: formatCacheStatus({ hit: true, ttl }),
+          now,
+        });
+      } catch (err) {
+        if (!isEntryGone(err) || ctx.res.headersSent) throw err;
+        return this.entryGone(ctx);
+      }
       return 'done';
     }
     // Kept for revalidation (its validators) and for stale-if-error.
@@ -222,13 +252,31 @@ export class Engine {
     if (state === 'stale-while-revalidate' && this.d.fetcher.canRefresh(ctx.route)) {
       ctx.outcome = 'stale';
       this.refreshLater(ctx, entry);
-      ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
-        xCache: 'STALE',
-        cacheStatus: formatCacheStatus({ fwd: 'stale', detail: 'stale-while-revalidate' }),
-        now,
-      });
+      try {
+        ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
+          xCache: 'STALE',
+          cacheStatus: formatCacheStatus({ fwd: 'stale', detail: 'stale-while-revalidate' }),
+          now,
+        });
+      } catch (err) {
+        if (!isEntryGone(err) || ctx.res.headersSent) throw err;
+        return this.entryGone(ctx);
+      }
       return 'done';
     }
+    return 'miss';
+  }
+
+  /**
+   * A chunk of an entry in chunks was gone before its answer began (its index is deleted by
+   * then): contract, "a missing chunk makes the request a miss", served from the route and
+   * stored again. Fetched on its own: a flight under way for the key may be a refresh of it.
+   */
+  private entryGone(ctx: Ctx): Step {
+    ctx.staleEntry = undefined;
+    ctx.outcome = 'miss';
+    ctx.detail = 'chunk-missing';
+    ctx.alone = true;
     return 'miss';
   }
 
@@ -271,7 +319,9 @@ export class Engine {
     if (this.flights.joinable(key)) return 'busy';
     const flight = await this.flights.lead(key, (token) => this.obtain(ctx, token));
     if (flight.leader === 'answered') this.noteFetch(ctx, flight.result);
-    else if (flight.leader === 'deliver' && flight.result.kind === 'stored') await this.deliverCoalesced(ctx, flight.result.entry);
+    else if (flight.leader === 'deliver' && flight.result.kind === 'stored') {
+      if (!(await this.deliverCoalesced(ctx, flight.result.entry))) return this.entryGone(ctx);
+    }
     else {
       ctx.alone = true;
       return 'miss';
@@ -329,10 +379,7 @@ export class Engine {
       return 'miss';
     }
     const shared = flight.result;
-    if (shared.kind === 'stored') {
-      await this.deliverCoalesced(ctx, shared.entry);
-      return 'done';
-    }
+    if (shared.kind === 'stored') return (await this.deliverCoalesced(ctx, shared.entry)) ? 'done' : this.entryGone(ctx);
     // Contract: a response that may not be stored "is never handed to the waiters: each
     // fetches its own".
     if (shared.kind === 'not-shareable') {
@@ -359,14 +406,21 @@ export class Engine {
     return 'done';
   }
 
-  private async deliverCoalesced(ctx: Ctx, entry: Entry): Promise<void> {
+  /** False when the entry (read from the cache, in chunks) turned out to be gone before anything was sent. */
+  private async deliverCoalesced(ctx: Ctx, entry: Entry): Promise<boolean> {
     ctx.outcome = 'miss';
     ctx.detail = 'coalesced';
-    ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
-      xCache: 'MISS',
-      cacheStatus: formatCacheStatus({ fwd: 'miss', detail: 'coalesced' }),
-      now: this.now(),
-    });
+    try {
+      ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
+        xCache: 'MISS',
+        cacheStatus: formatCacheStatus({ fwd: 'miss', detail: 'coalesced' }),
+        now: this.now(),
+      });
+    } catch (err) {
+      if (!isEntryGone(err) || ctx.res.headersSent) throw err;
+      return false;
+    }
+    return true;
   }
 
   private async freshEntry(key: string): Promise<Entry | undefined> {

@@ -1,6 +1,7 @@
 // The config compiled once into the predicates the decision modules take.
 import type { Config } from '../config/types.js';
 import { compileGlobs } from '../policy/glob.js';
+import { cacheKey } from '../policy/cache-key.js';
 import { compileCidrs } from '../policy/forward-headers.js';
 
 export interface Rules {
@@ -17,14 +18,32 @@ export interface Rules {
     maxObjectSize: number;
   };
   windows: { staleWhileRevalidate: number; staleIfError: number };
+  /** cacheKey for a GET/HEAD, memoised: hot URLs skip the normalising and hashing. */
+  keyFor(scheme: string, host: string, url: string): string;
 }
+
+const KEY_MEMO_ENTRIES = 10_000;
 
 export function compileRules(cfg: Config): Rules {
   const c = cfg.cache;
+  const ignoreQueryParam = compileGlobs(c.ignoreQueryParams);
+  const memo = new Map<string, string>();
+  const keyFor = (scheme: string, host: string, url: string): string => {
+    const id = scheme + ' ' + host + ' ' + url;
+    let key = memo.get(id);
+    if (key === undefined) {
+      key = cacheKey({ method: 'GET', scheme, host, url }, { keyPrefix: c.memcached.keyPrefix, ignoreQueryParam });
+      // Bounded without bookkeeping: a full memo starts over (hot URLs come straight back).
+      if (memo.size >= KEY_MEMO_ENTRIES) memo.clear();
+      memo.set(id, key);
+    }
+    return key;
+  };
   return {
+    keyFor,
     cfg,
     sessionCookie: compileGlobs(c.sessionCookies),
-    ignoreQueryParam: compileGlobs(c.ignoreQueryParams),
+    ignoreQueryParam,
     trustedPeer: compileCidrs(cfg.trustedProxies),
     purgeAllowed: compileCidrs(cfg.admin.purgeAllow),
     store: {

@@ -100,13 +100,20 @@ class Connection {
     // (Promise.race against a timer promise would do the same with more allocations per call.)
     return new Promise<T>((resolve, reject) => {
       const fail = (err: Error) => {
+        settled = true;
         clearTimeout(timer);
         this.pending.delete(fail);
         reject(err);
       };
-      const timer = setTimeout(() => fail(onTimeout()), timeoutMs);
+      let settled = false;
+      // Timers run before I/O in each turn of the event loop: on a busy loop the deadline
+      // can fire while memcached's answer already waits in the socket. One setImmediate lets
+      // that answer be read first, so only a server that really is late counts as a timeout.
+      const timer = setTimeout(() => setImmediate(() => settled || fail(onTimeout())), timeoutMs);
       this.pending.add(fail);
       op(this.client).then((value) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         this.pending.delete(fail);
         resolve(value);
