@@ -2,6 +2,8 @@
 // answering the same constant body, measured in one run, interleaved, medians reported.
 //   node dist/bench/hits.js [--size 10240] [--connections 50] [--duration 10] [--rounds 3]
 //                           [--threads N] [--warmup 2]
+// With --compare: issue 8's side-by-side table (10 KB and 100 KB, 100 URLs, nginx srcache+memc
+// and Varnish beside memfront and the bare server); see bench/compare/hits-compare.ts.
 // memfront and the bare server are pinned to CPU 0 and wrk to CPU 1 when taskset and two
 // cores exist, so each server gets the same one core. Results go to bench-results/hits-*.json.
 
@@ -9,7 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runHitsCompare } from './compare/hits-compare.js';
 import { formatTable, fmtInt, fmtMs } from './lib/bench-table.js';
 import { numberFlag } from './lib/cli-flags.js';
 import { httpProbe } from './lib/http-probe.js';
@@ -47,6 +50,7 @@ const WRK_CPU = pin ? 1 : undefined;
 // compete for wrk's single pinned core.
 const threads = numberFlag(argv, 'threads', pin ? 1 : 2);
 const PATH = '/bench/page';
+const RESULTS_DIR = fileURLToPath(new URL('../../bench-results/', import.meta.url));
 
 function header(h: string | string[] | undefined): string {
   return Array.isArray(h) ? h.join(', ') : (h ?? '');
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
     }
 
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    const dir = fileURLToPath(new URL('../../bench-results/', import.meta.url));
+    const dir = RESULTS_DIR;
     await mkdir(dir, { recursive: true });
     const file = `${dir}hits-${stamp}.json`;
     await writeFile(file, JSON.stringify({
@@ -220,4 +224,10 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** The hits bench; `--compare` gives the side-by-side table instead. bench.ts hands `--hits` here. */
+export async function hitsMain(args: readonly string[] = process.argv.slice(2)): Promise<void> {
+  if (args.includes('--compare')) return runHitsCompare(args.filter((a) => a !== '--compare'), RESULTS_DIR);
+  return main();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await hitsMain();

@@ -1,6 +1,7 @@
-// What `workers: 2` gives on this machine: requests/s of cache hits (memcached store) at 50
-// connections with one memfront process and with a primary and two workers, measured in one
-// run, interleaved, medians reported.
+// What `workers: 2` gives on this machine: requests/s of cache hits at 50 connections with one
+// memfront process and with a primary and two workers, measured in one run, interleaved,
+// medians reported. The store is memcached with the default L1 hot tier in front of it, so a
+// hot page is mostly answered from each worker's own memory, as in production.
 //   node dist/bench/workers.js [--size 10240] [--connections 50] [--duration 10] [--rounds 3]
 //                              [--threads 1] [--warmup 2] [--cache-timeout-ms 1000]
 //
@@ -16,6 +17,7 @@
 // collapse instead of hits. Both setups get the same value.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -54,8 +56,12 @@ interface Setup {
 interface Run {
   wrk: WrkResult;
   hits?: number;
-  /** CPU seconds used during the run: memfront (all its processes), memcached, wrk's share unknown. */
-  cpu: { memfront?: number; memcached?: number; wall: number };
+  /**
+   * CPU seconds used during the run: memfront (all its processes), memcached, and the whole
+   * machine (from /proc/stat): what is left over is wrk and anything else running, which on a
+   * shared machine shows whether a run was disturbed.
+   */
+  cpu: { memfront?: number; memcached?: number; machine?: number; wall: number };
   /** Established client connections per worker pid, sampled mid-run. */
   spread?: number[];
 }
@@ -118,6 +124,18 @@ function connectionSpread(port: number, pids: number[]): number[] | undefined {
   }
 }
 
+/** Busy CPU seconds of the whole machine so far (all cores), from /proc/stat; undefined off Linux. */
+function machineBusySeconds(): number | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+    return busy / 100; // USER_HZ, 100 on every common Linux
+  } catch {
+    return undefined;
+  }
+}
+
 function cpuSeconds(s: ProcSampler): number | undefined {
   return s.stop()?.cpuSeconds;
 }
@@ -128,12 +146,15 @@ async function measure(setup: Setup, pids: number[], memcached: MemcachedProcess
   const before = await hitCount(mf);
   const mfCpu = startProcSampler(mf.pid, { children: true });
   const mcCpu = startProcSampler(memcached.pid);
+  const busyBefore = machineBusySeconds();
   const started = Date.now();
   const running = runWrk({ url, connections, threads, durationS: seconds }, wrkPath);
   await delay((seconds * 1000) / 2);
   const spread = connectionSpread(mf.port, pids);
   const wrk = await running;
-  const cpu = { memfront: cpuSeconds(mfCpu), memcached: cpuSeconds(mcCpu), wall: (Date.now() - started) / 1000 };
+  const busyAfter = machineBusySeconds();
+  const machine = busyBefore !== undefined && busyAfter !== undefined ? busyAfter - busyBefore : undefined;
+  const cpu = { memfront: cpuSeconds(mfCpu), memcached: cpuSeconds(mcCpu), machine, wall: (Date.now() - started) / 1000 };
   const after = await hitCount(mf);
   return { wrk, hits: before !== undefined && after !== undefined ? after - before : undefined, cpu, spread };
 }
@@ -171,7 +192,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `workers bench: ${fmtInt(size)} B hits from memcached, ${connections} connections, ${threads} wrk thread(s), ` +
+      `workers bench: ${fmtInt(size)} B hits (memcached + default L1), ${connections} connections, ${threads} wrk thread(s), ` +
         `${rounds} x ${durationS} s per setup, interleaved; ${availableParallelism()} cores shared by wrk, memcached and memfront (nothing pinned); ` +
         `load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     );
@@ -185,6 +206,7 @@ async function main(): Promise<void> {
         console.log(
           `  round ${round}/${rounds}  ${s.key.padEnd(3)}  ${fmtInt(r.wrk.rps).padStart(8)} req/s  p99 ${fmtMs(r.wrk.latencyMs.p99)} ms` +
             `  memfront CPU ${((r.cpu.memfront ?? NaN) / r.cpu.wall * 100).toFixed(0)}%  memcached CPU ${((r.cpu.memcached ?? NaN) / r.cpu.wall * 100).toFixed(0)}%` +
+            `  rest (wrk and anything else) ${(((r.cpu.machine ?? NaN) - (r.cpu.memfront ?? 0) - (r.cpu.memcached ?? 0)) / r.cpu.wall * 100).toFixed(0)}%` +
             (r.spread ? `  connections per worker ${r.spread.join('/')}` : '') +
             (r.wrk.errors || r.wrk.non2xx ? `  (${r.wrk.errors} socket errors, ${r.wrk.non2xx} status >= 400)` : ''),
         );
@@ -203,6 +225,7 @@ async function main(): Promise<void> {
         p99Ms: median(rs.map((r) => r.wrk.latencyMs.p99)),
         memfrontCores: median(rs.map((r) => (r.cpu.memfront ?? NaN) / r.cpu.wall)),
         memcachedCores: median(rs.map((r) => (r.cpu.memcached ?? NaN) / r.cpu.wall)),
+        restCores: median(rs.map((r) => ((r.cpu.machine ?? NaN) - (r.cpu.memfront ?? 0) - (r.cpu.memcached ?? 0)) / r.cpu.wall)),
         hitsPerCpuSecond: median(perCpu),
         hitShare,
         errors: rs.reduce((a, r) => a + r.wrk.errors + r.wrk.non2xx, 0),
@@ -215,7 +238,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       formatTable(
-        ['setup', 'req/s (median)', 'p50 ms', 'p99 ms', 'memfront cores', 'memcached cores', 'hits per memfront CPU-s', 'runs req/s'],
+        ['setup', 'req/s (median)', 'p50 ms', 'p99 ms', 'memfront cores', 'memcached cores', 'rest cores', 'hits per memfront CPU-s', 'runs req/s'],
         setups.map((s) => {
           const x = s.key === 'one' ? one : two;
           return [
@@ -225,6 +248,7 @@ async function main(): Promise<void> {
             fmtMs(x.p99Ms),
             x.memfrontCores.toFixed(2),
             x.memcachedCores.toFixed(2),
+            x.restCores.toFixed(2),
             fmtInt(x.hitsPerCpuSecond),
             runs[s.key].map((r) => fmtInt(r.wrk.rps)).join(' '),
           ];

@@ -599,7 +599,6 @@ export function runWorker(): void {
   process.on('SIGINT', onSignal);
   // Reloads are the primary's to coordinate; a hangup of the whole group must not kill workers.
   process.on('SIGHUP', () => {});
-  // The primary is gone (killed): finish what is in flight rather than linger as an orphan.
-  process.on('disconnect', () => stop());
+  // If the primary dies, node:cluster itself ends the worker at once on the lost channel.
   send({ mf: 'hello' });
 }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
 import { Metrics } from './admin/metrics.js';
 import { closeAdminServer, startAdminServer } from './admin/admin-server.js';
-import { HealthProbes } from './admin/health.js';
+import { HealthProbes, type HealthReport, type ServerHealth } from './admin/health.js';
 import { VERSION } from './admin/version.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { CacheStore } from './store/cache-store.js';
@@ -15,6 +15,8 @@ import { MemcachedStore } from './store/memcached-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import { BackendProxy } from './upstream/backend-proxy.js';
 import { BackendClient } from './upstream/backend-client.js';
+import { MogileTrackers, type TrackerStatus } from './upstream/mogile-tracker.js';
+import { StaticServers, type StaticServerStatus } from './upstream/static-probe.js';
 import { Leases } from './engine/lease.js';
 import { MAX_HEADER_BYTES } from './policy/request-limits.js';
 import { CacheAccess } from './engine/cache-access.js';
@@ -22,6 +24,9 @@ import { L1Cache } from './engine/l1-cache.js';
 import { compileRules } from './engine/rules.js';
 import { Fetcher } from './engine/fetch.js';
 import { Dispatcher } from './engine/dispatch.js';
+import { fileRouteAdapters } from './engine/file-routes.js';
+import { MogileRoute } from './engine/mogile-route.js';
+import { StaticRoute } from './engine/static-route.js';
 import { Engine } from './engine/handler.js';
 
 export { VERSION } from './admin/version.js';
@@ -65,6 +70,9 @@ interface Pipeline {
   settled(): Promise<void>;
   /** Releases its upstream connections. */
   closeUpstreams(): void;
+  /** What the tracker client and the static prober think of their servers (up = not skipped). */
+  trackers(): TrackerStatus[];
+  staticServers(): StaticServerStatus[];
   inFlight: number;
   /** Called when inFlight drops to 0 (set while the pipeline is being retired). */
   idle?: () => void;
@@ -75,8 +83,16 @@ function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: Cac
   const l1 = new L1Cache(cfg.cache.l1.maxBytes, cfg.cache.l1.ttlMs);
   const cache = store ? new CacheAccess(store, metrics, logger, l1.enabled ? l1 : undefined) : null;
   const backend = new BackendProxy(cfg.backend.url, cfg.backend.timeoutMs);
+  // MogileFS and static servers (issue 4): built when configured, used by their routes.
+  const trackers = cfg.mogile.trackers.length > 0 ? new MogileTrackers({ trackers: cfg.mogile.trackers, timeoutMs: cfg.mogile.timeoutMs, memoTtlMs: cfg.mogile.memoTtlMs }) : undefined;
+  const statics = cfg.static.servers.length > 0 ? new StaticServers({ servers: cfg.static.servers, memoTtlMs: cfg.static.memoTtlMs }) : undefined;
+  const adapters = fileRouteAdapters({
+    mogile: trackers && new MogileRoute(trackers, cfg.mogile.domain, logger),
+    static: statics && new StaticRoute(statics, logger),
+    logger,
+  });
   // The dispatcher compiles cfg.routes and reads cfg.reproxy (issue 3).
-  const dispatcher = new Dispatcher(backend, { cfg, logger });
+  const dispatcher = new Dispatcher(backend, { cfg, logger, adapters });
   // Background refreshes have no client request to go through the dispatcher with (issue 5).
   const backgroundClient = new BackendClient(cfg.backend.url, cfg.backend.timeoutMs, cfg.offload.base);
   const fetcher = new Fetcher(rules, dispatcher, cache, metrics, logger, Date.now, backgroundClient);
@@ -85,8 +101,19 @@ function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: Cac
   const closeUpstreams = () => {
     dispatcher.close();
     void backgroundClient.close();
+    trackers?.close();
+    void statics?.close();
   };
-  return { cfg, engine, store, settled: () => fetcher.settled(), closeUpstreams, inFlight: 0 };
+  return {
+    cfg,
+    engine,
+    store,
+    settled: () => fetcher.settled(),
+    closeUpstreams,
+    trackers: () => trackers?.status() ?? [],
+    staticServers: () => statics?.status() ?? [],
+    inFlight: 0,
+  };
 }
 
 function createListener(onRequest: http.RequestListener): http.Server {
@@ -125,6 +152,23 @@ async function drain(server: http.Server, graceMs: number): Promise<void> {
 
 const portOf = (server: http.Server): number => (server.address() as AddressInfo).port;
 
+/**
+ * /healthz's trackers and static servers: the probe's answer (a TCP connect) with whether the
+ * running clients ask the server or skip it after it failed (`inRotation`).
+ */
+function fileServerHealth(report: HealthReport, p: Pipeline): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  // The static prober names a server without its trailing slash.
+  const name = (server: string) => server.replace(/\/+$/, '');
+  const rotation = (up: Map<string, boolean>, servers: ServerHealth[] | undefined) =>
+    servers?.map((s) => ({ ...s, inRotation: up.get(name(s.server)) ?? true }));
+  const trackers = rotation(new Map(p.trackers().map((t) => [t.tracker, t.up])), report.trackers);
+  const statics = rotation(new Map(p.staticServers().map((s) => [name(s.server), s.up])), report.staticServers);
+  if (trackers) out.trackers = trackers;
+  if (statics) out.staticServers = statics;
+  return out;
+}
+
 export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Memfront> {
   const logger = opts.logger;
   const metrics = opts.metrics ?? new Metrics();
@@ -132,6 +176,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
   const storeFor = (c: Config): CacheStore | null => (c.cache.enabled ? (opts.store ?? createStore(c, logger)) : null);
   let current = buildPipeline(cfg, logger, metrics, storeFor(cfg));
   metrics.watchStore(() => current.store?.status() ?? []);
+  metrics.watchFileServers(() => current.trackers(), () => current.staticServers());
   const retiring = new Set<Promise<void>>();
 
   // Each request stays on the pipeline it started on, so a reload never changes the rules
@@ -157,6 +202,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
       startedAt,
       health: () => health.report(),
       metricsText: () => metrics.text(),
+      extra: async () => fileServerHealth(await health.report(), current),
     });
   let admin: http.Server | undefined;
   if (withAdmin) {

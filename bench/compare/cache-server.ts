@@ -11,6 +11,8 @@ export interface CacheServer {
   pid: number;
   /** Whether the sampler should add up the process's children too. */
   sampleChildren: boolean;
+  /** Processes it depends on that are not its children (its own memcached), for CPU and memory. */
+  companionPids?: number[];
   /** Seconds past expiry an entry is still served while it is refreshed (0 = never). */
   staleWhileRevalidateS: number;
   /** The TTL the cache gives a response without caching headers. */

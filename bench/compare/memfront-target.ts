@@ -55,6 +55,7 @@ export async function startMemfrontTarget(config: Record<string, unknown>, opts:
       url: memfront.url,
       pid: memfront.pid,
       sampleChildren: workers !== 1,
+      companionPids: [memcached.pid],
       staleWhileRevalidateS: numberAt(full, ['cache', 'staleWhileRevalidate'], 30),
       defaultTtlS: numberAt(full, ['cache', 'defaultTtl'], 300),
       adminUrl: memfront.adminUrl,

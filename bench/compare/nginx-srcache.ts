@@ -155,6 +155,7 @@ export async function startNginxSrcache(opts: StartOptions): Promise<CacheServer
     url: `http://127.0.0.1:${port}`,
     pid: child.pid ?? -1,
     sampleChildren: true,
+    companionPids: [memcached.pid],
     staleWhileRevalidateS: 0,
     defaultTtlS: NGINX_DEFAULT_TTL_S,
     output: () => tail,

@@ -32,7 +32,9 @@ export function varnishAvailability(): Availability {
   return { installed: true, version };
 }
 
-export function varnishVcl(backendPort: number): string {
+/** storeGzip false: bodies are stored as the backend sent them (identity), as a site serving identity clients would. */
+export function varnishVcl(backendPort: number, opts: { storeGzip?: boolean } = {}): string {
+  const storeGzip = opts.storeGzip ?? true;
   return `vcl 4.1;
 
 backend cms {
@@ -54,8 +56,7 @@ sub vcl_recv {
 }
 
 sub vcl_backend_response {
-  if (beresp.http.Content-Type ~ "^text/") { set beresp.do_gzip = true; }
-  set beresp.grace = ${VARNISH_GRACE_S}s;
+${storeGzip ? '  if (beresp.http.Content-Type ~ "^text/") { set beresp.do_gzip = true; }\n' : ''}  set beresp.grace = ${VARNISH_GRACE_S}s;
 }
 
 sub vcl_deliver {
@@ -70,13 +71,13 @@ sub vcl_deliver {
 `;
 }
 
-export async function startVarnish(opts: StartOptions): Promise<CacheServer> {
+export async function startVarnish(opts: StartOptions & { storeGzip?: boolean }): Promise<CacheServer> {
   const bin = varnishd();
   if (!bin) throw new Error('varnish: not installed');
   const backendPort = Number(new URL(opts.backendUrl).port);
   const dir = await mkdtemp(join(tmpdir(), 'memfront-bench-varnish-'));
   const vcl = join(dir, 'bench.vcl');
-  await writeFile(vcl, varnishVcl(backendPort));
+  await writeFile(vcl, varnishVcl(backendPort, { storeGzip: opts.storeGzip }));
   const port = await freePort();
   const args = [
     '-F', '-j', 'none', '-n', join(dir, 'work'), '-a', `127.0.0.1:${port}`, '-f', vcl, '-s', 'malloc,512m',

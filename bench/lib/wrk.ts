@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { findOnPath } from './find-binary.js';
 import { pinnedSpawn } from './pinned-spawn.js';
 import { parseWrkOutput, WRK_DONE_SCRIPT, type WrkResult } from './wrk-output.js';
+import { wrkPathsScript } from './wrk-paths.js';
 
 export type { WrkResult } from './wrk-output.js';
 
@@ -18,6 +19,10 @@ export interface WrkRun {
   headers?: Record<string, string>;
   cpu?: number;       // pin wrk to this CPU (taskset), when available
   timeoutS?: number;  // wrk --timeout; default 5
+  /** Rotate over these paths of url's origin instead of requesting url alone. */
+  paths?: string[];
+  /** Called with wrk's pid once it runs, e.g. to sample its CPU. */
+  onSpawn?: (pid: number) => void;
 }
 
 function aptInstallWrk(): boolean {
@@ -48,7 +53,7 @@ export async function runWrk(run: WrkRun, wrkPath?: string): Promise<WrkResult> 
   const wrk = wrkPath ?? (await ensureWrk());
   const dir = await mkdtemp(join(tmpdir(), 'memfront-wrk-'));
   const script = join(dir, 'report.lua');
-  await writeFile(script, WRK_DONE_SCRIPT);
+  await writeFile(script, (run.paths ? wrkPathsScript(run.paths) : '') + WRK_DONE_SCRIPT);
   const args = [
     '-t', String(Math.max(1, Math.min(run.threads, run.connections))),
     '-c', String(run.connections),
@@ -60,6 +65,7 @@ export async function runWrk(run: WrkRun, wrkPath?: string): Promise<WrkResult> 
   args.push(run.url);
   try {
     const child = pinnedSpawn(run.cpu, wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) run.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

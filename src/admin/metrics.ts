@@ -3,6 +3,8 @@
 // metric carries the aggregator that makes that sum mean something.
 import client from 'prom-client';
 import type { StoreServerStatus } from '../store/cache-store.js';
+import type { TrackerStatus } from '../upstream/mogile-tracker.js';
+import type { StaticServerStatus } from '../upstream/static-probe.js';
 import { VERSION } from './version.js';
 
 export type Outcome = 'hit' | 'miss' | 'bypass' | 'stale' | 'none';
@@ -109,6 +111,30 @@ export class Metrics {
       for (const s of this.storeStatus()) this.cacheServerUp.set({ server: s.server }, s.up ? 1 : 0);
     },
   });
+  private trackerStatus: () => TrackerStatus[] = () => [];
+  readonly trackerUp = new client.Gauge({
+    name: 'memfront_mogile_tracker_up',
+    help: 'Whether memfront asks this MogileFS tracker (1) or skips it after a failure (0); with workers, the lowest of their views',
+    labelNames: ['tracker'] as const,
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: () => {
+      this.trackerUp.reset();
+      for (const t of this.trackerStatus()) this.trackerUp.set({ tracker: t.tracker }, t.up ? 1 : 0);
+    },
+  });
+  private staticStatus: () => StaticServerStatus[] = () => [];
+  readonly staticServerUp = new client.Gauge({
+    name: 'memfront_static_server_up',
+    help: 'Whether memfront asks this static server (1) or skips it after a failure (0); with workers, the lowest of their views',
+    labelNames: ['server'] as const,
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: () => {
+      this.staticServerUp.reset();
+      for (const s of this.staticStatus()) this.staticServerUp.set({ server: s.server }, s.up ? 1 : 0);
+    },
+  });
   readonly buildInfo = new client.Gauge({
     name: 'memfront_build_info',
     help: 'Always 1; the labels say which memfront runs',
@@ -145,6 +171,12 @@ export class Metrics {
   /** Where memfront_cache_server_up reads from; called again when a reload replaces the store. */
   watchStore(status: () => StoreServerStatus[]): void {
     this.storeStatus = status;
+  }
+
+  /** Where the tracker and static server gauges read from (the running config's clients). */
+  watchFileServers(trackers: () => TrackerStatus[], statics: () => StaticServerStatus[]): void {
+    this.trackerStatus = trackers;
+    this.staticStatus = statics;
   }
 
   /** This process's metrics and its process metrics, as sent to the primary. */

@@ -164,6 +164,7 @@ function validateRoute(r: unknown, i: number): void {
   // Each target needs its own field to do anything at all.
   if (r.to === 'reproxy' && r.url === undefined) fail('a reproxy route needs "url"', at);
   if (r.to === 'mogile' && r.key === undefined) fail('a mogile route needs "key"', at);
+  if (r.fallback === 'mogile' && r.key === undefined) fail('"fallback": "mogile" needs "key" (the MogileFS key template)', at);
   if (r.to === 'offload' && !(Array.isArray(r.servers) && r.servers.length > 0)) fail('an offload route needs a non-empty "servers" list', at);
 }
 
@@ -298,9 +299,11 @@ const declared: convict.Schema<LoadedConfig> = {
     trackers: key('mf-host-ports', [] as string[], 'MogileFS trackers (host:port), tried in turn.'),
     domain: key('mf-text', '', 'MogileFS domain for get_paths.'),
     timeoutMs: key('mf-positive', 1000, 'How long to wait for a tracker (ms).'),
+    memoTtlMs: key('mf-count', 3000, 'How long a key\'s paths are remembered, so a hot key costs one tracker query (ms); 0 = ask every time.'),
   },
   static: {
     servers: key('mf-urls', [] as string[], 'Static servers asked with HEAD, in turn, for "static" routes.'),
+    memoTtlMs: key('mf-count', 5000, 'How long the server that has a path is remembered, so a hot path costs one HEAD (ms); 0 = ask every time.'),
   },
   offload: {
     base: key('mf-optional-http-url', '', 'On an offload server: the base it fetches from (e.g. http://base.example:8080); "" = not an offload server.'),
@@ -353,6 +356,11 @@ export function relationProblems(c: LoadedConfig): string[] {
   const problems: string[] = [];
   if (c.cache.enabled && c.cache.store === 'memcached' && c.cache.memcached.servers.length === 0) {
     problems.push('cache.memcached.servers: must list at least one server when cache.store is "memcached"');
+  }
+  // Each chunk of a large entry leaves 1024 bytes of its item to memcached (chunked-entry.ts);
+  // memcached itself refuses -I below 1k.
+  if (c.cache.memcached.maxItemSize < 4096) {
+    problems.push(`cache.memcached.maxItemSize: must be at least 4096 bytes (memcached -I), got ${c.cache.memcached.maxItemSize}`);
   }
   c.routes.forEach((r, i) => {
     const usesMogile = r.to === 'mogile' || r.fallback === 'mogile';

@@ -41,8 +41,8 @@ export interface Config {
     preserveHeaders: string[];
     services: Record<string, string[]>;
   };
-  mogile: { trackers: string[]; domain: string; timeoutMs: number };
-  static: { servers: string[] };
+  mogile: { trackers: string[]; domain: string; timeoutMs: number; memoTtlMs: number };
+  static: { servers: string[]; memoTtlMs: number };
   offload: { base: string };
   routes: RouteConfig[];
   admin: { host: string; port: number; purgeAllow: string[] };

@@ -1,28 +1,66 @@
 // The one deliberate place where cache failures are swallowed: every store error is
 // counted, logged with its cause, and becomes a miss (or a skipped write). Cache trouble
 // is never the user's trouble.
+//
+// Also where an entry becomes items and items become an entry again:
+// - an entry larger than one item is written as chunks, then an index item naming them
+//   (chunked-entry.ts), only once its whole body is here; read back, the index comes with a
+//   reader that checks each chunk, and a missing or damaged one deletes the index;
+// - an entry records the generation counters it depends on (tags.ts) and is a miss once any
+//   of them moved: tag purge and purge-all.
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CacheStore } from '../store/cache-store.js';
-import { decodeEntry, encodeEntry, type Entry } from '../store/entry-codec.js';
+import { chunkIntact, chunkKey, chunkCount, chunkSizeFor, planChunks, type ChunkIndex } from '../store/chunked-entry.js';
+import { decodeEntry, encodeEntry, isOlderEntry, type Entry } from '../store/entry-codec.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
+import { EntryGone } from './chunks.js';
+import { Generations } from './tags.js';
 
 export type Lookup =
   | { kind: 'found'; entry: Entry; size: number }
   | { kind: 'absent' }
+  /** It was there, but a tag or Host it depends on was purged since: a miss, never stale. */
+  | { kind: 'invalidated' }
   | { kind: 'corrupt' }
   | { kind: 'error' };
 
+export interface CacheAccessOptions {
+  /** cache.memcached.maxItemSize: larger entries are written in chunks. Default 1 MiB. */
+  maxItemSize?: number;
+  /**
+   * How long generation counters read from the cache may be reused in-process: the L1 tier's
+   * ttlMs when it is on (the contract's bound for other processes), else 0. Default 0.
+   */
+  generationCacheMs?: number;
+}
+
+/** Chunks outlive their index by this much, so an index never outlives its chunks. */
+const CHUNK_GRACE_SECONDS = 60;
+/** Chunk writes under way at once for one entry. */
+const CHUNK_WRITE_CONCURRENCY = 4;
+const EMPTY = Buffer.alloc(0);
+
 export class CacheAccess {
+  private readonly maxItemSize: number;
+  private readonly generations: Generations;
+
   constructor(
     private readonly store: CacheStore,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
     /** The in-process hot tier; entries in it were read from or written to the store within its ttlMs. */
     private readonly l1?: L1Cache,
-  ) {}
+    opts: CacheAccessOptions = {},
+  ) {
+    this.maxItemSize = opts.maxItemSize ?? 1024 * 1024;
+    this.generations = new Generations(this, opts.generationCacheMs ?? 0);
+  }
 
   async lookup(key: string): Promise<Lookup> {
+    // L1 copies are not checked against the counters: this process's purges clear L1, and
+    // other processes' are seen within its ttlMs, as for a path PURGE.
     const hot = this.l1?.get(key);
     if (hot) return { kind: 'found', entry: hot, size: hot.body.length };
     let value: Buffer | null;
@@ -33,19 +71,29 @@ export class CacheAccess {
       return { kind: 'error' };
     }
     if (value === null) return { kind: 'absent' };
-    const entry = decodeEntry(value);
+    let entry = decodeEntry(value);
     if (!entry) {
+      if (isOlderEntry(value)) return { kind: 'absent' };
       this.metrics.cacheErrors.inc({ op: 'get', code: 'MF_ENTRY_CORRUPT' });
       this.logger.warn({ key }, 'unreadable cache entry treated as a miss');
       return { kind: 'corrupt' };
     }
+    if (entry.tags) {
+      const current = await this.generations.current(entry.tags);
+      if (current === 'error') return { kind: 'error' };
+      if (!current) return { kind: 'invalidated' };
+    }
+    if (entry.chunks) entry = this.withReader(key, entry);
     this.l1?.set(key, entry);
     return { kind: 'found', entry, size: value.length };
   }
 
   /** Writes the entry; resolves false when it was not stored (refused or failed). */
   async save(key: string, entry: Entry, exptimeSeconds: number): Promise<boolean> {
+    if (entry.chunks) return this.renewChunked(key, entry, exptimeSeconds);
+    if (entry.body.length >= this.maxItemSize) return this.saveChunked(key, entry, exptimeSeconds);
     const value = encodeEntry(entry);
+    if (value.length > this.maxItemSize) return this.saveChunked(key, entry, exptimeSeconds);
     // In L1 from the start of the write, so the next request in this process is a hit
     // even before memcached has answered; out again if the write did not happen.
     this.l1?.set(key, entry);
@@ -75,6 +123,27 @@ export class CacheAccess {
       this.failed('delete', err);
       return 'error';
     }
+  }
+
+  /**
+   * The current values of these generation counters (created when absent), to be recorded
+   * in an entry as its `tags`; null when the cache cannot say (the entry is then not stored).
+   */
+  stamp(counterKeys: readonly string[]): Promise<Record<string, number> | null> {
+    return this.generations.stamp(counterKeys);
+  }
+
+  /**
+   * Tag purge / purge-all: moves the counters, so every entry recording them is a miss in
+   * every process (within the L1 bound elsewhere). This process's L1 is emptied at once: it
+   * does not know which of its entries carry them. False when a counter could not be moved.
+   */
+  async invalidate(counterKeys: readonly string[]): Promise<boolean> {
+    this.l1?.clear();
+    const ok = await this.generations.bump(counterKeys);
+    // A lookup that raced the bump may have put an entry it checked before it back in L1.
+    this.l1?.clear();
+    return ok;
   }
 
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {
@@ -115,6 +184,121 @@ export class CacheAccess {
 
   status() {
     return this.store.status();
+  }
+
+  /**
+   * Contract: an entry over the item size "is stored as an index item plus chunks under their
+   * own keys, written only once the whole body arrived" (it has: this is called with it).
+   * Chunks first, index last: a reader never finds an index whose chunks are still to come.
+   */
+  private async saveChunked(key: string, entry: Entry, exptimeSeconds: number): Promise<boolean> {
+    // Whatever L1 held for the key is superseded; the body itself is too big to keep there.
+    this.l1?.delete(key);
+    const { index, parts } = planChunks(entry.body, chunkSizeFor(this.maxItemSize), randomBytes(6).toString('hex'));
+    const chunkTtl = exptimeSeconds + CHUNK_GRACE_SECONDS;
+    try {
+      let next = 0;
+      let refused = false;
+      const writer = async () => {
+        while (!refused && next < parts.length) {
+          const i = next++;
+          if (!(await this.store.set(chunkKey(key, index.id, i), parts[i], chunkTtl))) refused = true;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CHUNK_WRITE_CONCURRENCY, parts.length) }, writer));
+      if (refused) {
+        this.metrics.notStored.inc({ reason: 'refused' });
+        return false;
+      }
+    } catch (err) {
+      this.failed('set', err);
+      return false;
+    }
+    return this.writeIndex(key, { ...entry, body: EMPTY, chunks: index, readChunk: undefined }, exptimeSeconds, entry.body.length);
+  }
+
+  /**
+   * A renewed index item (a 304 revalidated it): its chunks must live as long as it now
+   * does, so each is read, checked and written again with the new lifetime before the index
+   * is. A chunk already gone ends it: the index is deleted, the next request stores anew.
+   */
+  private async renewChunked(key: string, entry: Entry, exptimeSeconds: number): Promise<boolean> {
+    const index = entry.chunks!;
+    const chunkTtl = exptimeSeconds + CHUNK_GRACE_SECONDS;
+    try {
+      for (let i = 0; i < chunkCount(index); i++) {
+        const k = chunkKey(key, index.id, i);
+        const value = await this.store.get(k);
+        if (value === null || !chunkIntact(index, i, value)) {
+          await this.gone(key, index, i);
+          this.metrics.notStored.inc({ reason: 'chunk-missing' });
+          return false;
+        }
+        if (!(await this.store.set(k, value, chunkTtl))) {
+          this.metrics.notStored.inc({ reason: 'refused' });
+          return false;
+        }
+      }
+    } catch (err) {
+      this.failed('set', err);
+      return false;
+    }
+    return this.writeIndex(key, { ...entry, body: EMPTY, readChunk: undefined }, exptimeSeconds, index.length);
+  }
+
+  private async writeIndex(key: string, indexEntry: Entry, exptimeSeconds: number, bodyBytes: number): Promise<boolean> {
+    const value = encodeEntry(indexEntry);
+    try {
+      const ok = await this.store.set(key, value, exptimeSeconds);
+      if (!ok) {
+        this.metrics.notStored.inc({ reason: 'refused' });
+        return false;
+      }
+    } catch (err) {
+      this.failed('set', err);
+      return false;
+    }
+    this.metrics.stores.inc();
+    this.metrics.storedBytes.observe(value.length + bodyBytes);
+    // The index alone goes to L1 (a few hundred bytes): its chunks are read from the store,
+    // and being this write's own, they are its bytes or missing, never another's.
+    this.l1?.set(key, this.withReader(key, indexEntry));
+    return true;
+  }
+
+  private withReader(key: string, entry: Entry): Entry {
+    const index = entry.chunks!;
+    return { ...entry, readChunk: (i: number) => this.readChunk(key, index, i) };
+  }
+
+  private async readChunk(key: string, index: ChunkIndex, i: number): Promise<Buffer> {
+    let value: Buffer | null;
+    try {
+      value = await this.store.get(chunkKey(key, index.id, i));
+    } catch (err) {
+      this.failed('get', err);
+      throw new EntryGone(`chunk ${i} of ${key} could not be read`, { cause: err });
+    }
+    if (value !== null && chunkIntact(index, i, value)) return value;
+    await this.gone(key, index, i);
+    throw new EntryGone(`chunk ${i} of ${key} is ${value === null ? 'missing' : 'damaged'}`);
+  }
+
+  /**
+   * A chunk of this index is gone: the index goes too (awaited, so the request that found
+   * out and goes on to fetch sees it gone), unless it was replaced by a newer write meanwhile.
+   */
+  private async gone(key: string, index: ChunkIndex, i: number): Promise<void> {
+    this.metrics.cacheErrors.inc({ op: 'chunk', code: 'MF_ENTRY_CORRUPT' });
+    this.logger.warn({ key, chunk: i }, 'chunk of a cached entry missing or damaged; the entry is dropped');
+    const hot = this.l1?.get(key);
+    if (hot?.chunks?.id === index.id) this.l1?.delete(key);
+    try {
+      const current = decodeEntry(await this.store.get(key));
+      if (current?.chunks?.id === index.id) await this.store.delete(key);
+    } catch (err) {
+      this.failed('delete', err);
+    }
   }
 
   private failed(op: string, err: unknown): void {

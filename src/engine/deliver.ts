@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Entry } from '../store/entry-codec.js';
 import { acceptsGzip } from '../policy/encoding.js';
 import { conditionalStatus, parseRange } from '../policy/conditional.js';
+import { deliverChunked } from './deliver-chunked.js';
 
 const gunzipAsync = promisify(zlib.gunzip);
 /** Below this, inflating on the event loop is cheaper than a trip to the thread pool. */
@@ -75,6 +76,8 @@ export async function identityBody(entry: Entry): Promise<Buffer> {
 
 /** Writes the whole answer; resolves to the number of body bytes sent. */
 export async function deliverEntry(req: IncomingMessage, res: ServerResponse, entry: Entry, info: DeliverInfo): Promise<number> {
+  // An index item: its body is streamed from its chunks (may reject with EntryGone, see chunks.ts).
+  if (entry.chunks) return deliverChunked(req, res, entry, info);
   const p = prepare(entry);
   const age = String(Math.max(0, Math.floor((info.now - entry.storedAt) / 1000)));
   const ours = ['Age', age, 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];

@@ -7,8 +7,13 @@
 //        │   remembered URLs ──┘  │          yes ─► reproxy ─► first good target | 502
 //        │   (Cache-For), else    │
 //        ├──► reproxy route ──────┴────────────────► reproxy (its `url`, as if the backend sent it)
-//        └──► mogile / static ──► their adapter (issue 4), which may fall back to the backend
-//             or serve from targets as reproxy does; with no adapter, the backend
+//        ├──► mogile / static ──► their adapter (issue 4), which may fall back to the backend
+//        │    or serve from targets as reproxy does; with no adapter, the backend
+//        └──► offload ──► the backend (the 307 to an offload server is the engine's call,
+//             made on the answer's headers: offload.ts)
+//
+// On an offload server (offload.base set), "the backend" is the base: what would go to
+// backend.url goes there, with its Host and the loop guard header X-Memfront-Offload.
 //
 // Reproxy: the backend's body is dropped, the targets are tried in turn with the client's
 // method (GET/HEAD), Range and Host, and the first 2xx (or 416) is streamed with the
@@ -37,6 +42,7 @@ import type { BackendProxy } from '../upstream/backend-proxy.js';
 import { ReproxyFetcher, type Attempt } from '../upstream/reproxy-fetcher.js';
 import { ReproxyMemo } from '../upstream/reproxy-memo.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
+import { OFFLOAD_HEADER } from './offload.js';
 
 export interface DispatchRequest {
   req: IncomingMessage;
@@ -58,7 +64,12 @@ export interface RouteHelpers {
    * These targets in turn, as reproxy URLs are tried: the client's method, Range and Host,
    * the first 2xx (or 416) streamed; rejects with MF_REPROXY_FAILED when none answers.
    */
-  serveFrom(targets: readonly Target[], expectedSize?: number): Promise<UpstreamResponse>;
+  serveFrom(targets: readonly Target[], expectedSize?: number, options?: ServeOptions): Promise<UpstreamResponse>;
+}
+
+export interface ServeOptions {
+  /** A 3xx is an answer too: a static server that knows where the file is (the client follows it). */
+  redirects?: boolean;
 }
 
 /** Answers the requests of one route target that this file does not implement itself. */
@@ -93,6 +104,8 @@ interface Plan {
   preserve: ReadonlySet<string>;
   expectedSize?: number;
   trustedOrigins?: ReadonlySet<string>;
+  /** Take a 3xx as the answer (static servers). */
+  redirects?: boolean;
   /** Why: for messages. */
   source: string;
 }
@@ -110,12 +123,15 @@ export class Dispatcher {
   private readonly adapters: Partial<Record<RouteTarget, RouteAdapter>>;
   /** Route targets answered here or by an adapter; the others go to the backend. */
   private readonly implemented: ReadonlySet<string>;
+  /** offload.base on an offload server, else undefined (backend.url). */
+  private readonly backendTarget: string | undefined;
 
   constructor(private readonly backend: BackendProxy, deps: DispatcherDeps) {
     this.cfg = deps.cfg;
     this.logger = deps.logger;
     this.adapters = deps.adapters ?? {};
-    this.implemented = new Set(['backend', 'reproxy', ...Object.keys(this.adapters)]);
+    this.implemented = new Set(['backend', 'reproxy', 'offload', ...Object.keys(this.adapters)]);
+    this.backendTarget = this.cfg.offload.base !== '' ? this.cfg.offload.base : undefined;
     this.routes = compileRoutes(this.cfg.routes);
     this.allowedHost = compileAllowedHosts(this.cfg.reproxy.allowedHosts);
     this.preserve = compilePreserve(this.cfg.reproxy.preserveHeaders);
@@ -169,7 +185,8 @@ export class Dispatcher {
     return {
       signal,
       backend: () => this.fromBackend(d, signal),
-      serveFrom: (targets, expectedSize) => this.run(d, { targets: [...targets], backendRaw: [], preserve: this.preserve, expectedSize, source: `routes[${decision.route?.index}] (${decision.to})` }, signal),
+      serveFrom: (targets, expectedSize, options) =>
+        this.run(d, { targets: [...targets], backendRaw: [], preserve: this.preserve, expectedSize, redirects: options?.redirects, source: `routes[${decision.route?.index}] (${decision.to})` }, signal),
     };
   }
 
@@ -201,7 +218,10 @@ export class Dispatcher {
       }
     }
 
-    const up = await this.backend.fetch({ req: d.req, res: d.res, headers: d.headers, method: d.method });
+    // Contract (offload server): "what would go to backend.url goes to offload.base (path and
+    // query appended, Host that of offload.base) with X-Memfront-Offload: 1".
+    const headers = this.backendTarget === undefined ? d.headers : { ...d.headers, [OFFLOAD_HEADER]: '1' };
+    const up = await this.backend.fetch({ req: d.req, res: d.res, headers, method: d.method, target: this.backendTarget });
     if (!enabled) return up;
     const instruction = readInstruction((name) => rawHeader(up.rawHeaders, name));
     if (instruction.kind === 'none') return up;
@@ -268,7 +288,9 @@ export class Dispatcher {
       headers: targetRequestHeaders({ client: d.req.headers, forwarded: d.headers, range }),
       signal,
     };
-    const result = await this.reproxy.first(targets, request, (status, headers) => judgeAnswer(status, headers, plan.expectedSize));
+    const result = await this.reproxy.first(targets, request, (status, headers) =>
+      plan.redirects && status >= 300 && status < 400 ? { take: true } : judgeAnswer(status, headers, plan.expectedSize),
+    );
     const attempts = refused.concat(result.attempts);
     const answer = result.answer;
     if (!answer) {

@@ -4,6 +4,15 @@
 // An expired entry is revalidated (If-None-Match / If-Modified-Since from its validators):
 // a 304 renews it without the body crossing again, in the foreground for a miss and in the
 // background for a stale-while-revalidate answer.
+//
+// Large objects, offload and tags (contract: "Large objects, offload and tag purge"):
+// - a body over cache.maxObjectSize streams through and is not stored, and the entry it
+//   replaces is deleted, so it cannot be served again, not even stale;
+// - on an offload route, an answer worth offloading (a 200 of at least minSize by its
+//   Content-Length) is not read at all: the client is redirected (offload.ts); on an
+//   offload server, requests to the base carry the loop guard;
+// - an entry records the generations of its Host and of its tags (Surrogate-Key,
+//   Cache-Tag), read as its headers arrive, so a purge of any of them invalidates it.
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { Logger } from 'pino';
@@ -15,12 +24,16 @@ import { formatCacheStatus } from '../policy/cache-status.js';
 import { freshness, memcachedExptime, storeTtlSeconds } from '../policy/freshness.js';
 import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
 import type { Entry } from '../store/entry-codec.js';
+import { generationKeys, tagsOf } from '../policy/tags.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import type { Dispatcher } from './dispatch.js';
 import { headersObject, rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import { UpstreamError } from '../errors.js';
 import type { CacheAccess } from './cache-access.js';
 import { deliverEntry } from './deliver.js';
+import { isEntryGone } from './chunks.js';
+import { CounterPlacement } from './tags.js';
+import { declaredLength, Offload, offloadLocation, worthOffloading, entrySize, type OffloadTarget } from './offload.js';
 import type { Ctx } from './handler.js';
 import type { Rules } from './rules.js';
 
@@ -49,6 +62,9 @@ export interface ForwardOptions {
   mayStore?: MayStore;
 }
 
+/** Generation counter values for an entry, read as its headers arrived (null: not to be had). */
+type Stamps = Promise<Record<string, number> | null>;
+
 /** A background refresh: what the triggering client's miss would have sent, captured then. */
 export interface RefreshRequest {
   key: string;
@@ -65,6 +81,8 @@ const CONDITIONAL = ['range', 'if-none-match', 'if-modified-since'];
 
 export class Fetcher {
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  private readonly offload: Offload;
+  private readonly counters: CounterPlacement;
   constructor(
     private readonly rules: Rules,
     private readonly upstream: Dispatcher,
@@ -74,7 +92,11 @@ export class Fetcher {
     private readonly now: () => number = Date.now,
     /** Requests no client drives (background refresh); without it, stale entries are refreshed in the foreground. */
     private readonly backendClient?: BackendClient,
-  ) {}
+  ) {
+    this.offload = new Offload(rules.cfg.routes);
+    const c = rules.cfg.cache;
+    this.counters = new CounterPlacement(c.store === 'memcached' ? c.memcached.servers : undefined);
+  }
 
   routeName(url: string): string {
     return this.upstream.routeName(url);
@@ -82,10 +104,11 @@ export class Fetcher {
 
   /**
    * Whether a stale entry of this route can be refreshed in the background. Only the backend
-   * route: the others (reproxy, mogile, static, offload) answer through a client's request.
+   * (and offload) route: the others (reproxy, mogile, static) answer through a client's request.
    */
   canRefresh(route: string): boolean {
-    return route === 'backend' && this.backendClient !== undefined && this.cache !== null;
+    // An offload route's answers below minSize are the backend's, as on the backend route.
+    return (route === 'backend' || route === 'offload') && this.backendClient !== undefined && this.cache !== null;
   }
 
   /** The headers a background refresh sends: those of this client's miss, taken now. */
@@ -119,7 +142,7 @@ export class Fetcher {
     this.metrics.backendRequests.inc({ route: 'backend' });
     let up: UpstreamResponse;
     try {
-      up = await client.fetch({ path: r.path, headers: { ...r.headers, ...validators } });
+      up = this.fromBase(await client.fetch({ path: r.path, headers: { ...r.headers, ...validators } }), 'backend');
     } catch (err) {
       return this.refreshFailed(r, 'backend-error', err);
     }
@@ -146,6 +169,7 @@ export class Fetcher {
       up.abort();
       return this.dropEntry(r.key, decision.reason);
     }
+    const stamps = this.stamps(r.key, headerValue(r.headers.host), up);
     const body = await collect(up, this.rules.store.maxObjectSize);
     if (body === 'incomplete') {
       this.metrics.backendErrors.inc({ route: 'backend', code: 'incomplete-body' });
@@ -153,7 +177,7 @@ export class Fetcher {
     }
     if (body === 'too-large') return this.dropEntry(r.key, 'too-large');
     const entry = await buildEntry(up, body, decision.ttl, now, this.rules.cfg.cache.compressThreshold);
-    return { kind: 'stored', entry, bytes: 0, saved: this.store(r.key, entry, decision.ttl, r.mayStore) };
+    return { kind: 'stored', entry, bytes: 0, saved: this.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
   }
 
   private refreshFailed(r: RefreshRequest, detail: string, err?: unknown): FetchResult {
@@ -165,8 +189,17 @@ export class Fetcher {
   /** The backend's answer may no longer be stored: neither may the old one be served. */
   private dropEntry(key: string, reason: string): FetchResult {
     this.metrics.notStored.inc({ reason });
-    void this.cache?.remove(key);
+    this.forgetEntry(key);
     return { kind: 'not-shareable', bytes: 0, detail: reason };
+  }
+
+  /** Deletes the entry of `key` (tracked by settled()): what replaced it may not be stored. */
+  private forgetEntry(key: string): void {
+    const cache = this.cache;
+    if (!cache) return;
+    const p = cache.remove(key);
+    this.pendingWrites.add(p);
+    void p.finally(() => this.pendingWrites.delete(p));
   }
 
   async forward(ctx: Ctx, o: ForwardOptions): Promise<FetchResult> {
@@ -201,7 +234,7 @@ export class Fetcher {
     });
     this.metrics.backendRequests.inc({ route: ctx.route });
     try {
-      upstream = await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined });
+      upstream = this.fromBase(await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined }), ctx.route);
     } catch (err) {
       return this.failed(ctx, o, err);
     }
@@ -226,17 +259,31 @@ export class Fetcher {
     let result: FetchResult;
     if (renewed.ttl > 0) {
       result = { kind: 'stored', entry: renewed.entry, bytes: 0, detail: 'revalidated', saved: this.store(ctx.key!, renewed.entry, renewed.ttl, o.mayStore) };
+      // An entry in chunks is renewed chunk by chunk before it is answered from: one found
+      // missing on the way (its index is deleted then) leaves no stored body to answer with,
+      // so the file is fetched whole instead, as it is when one is found missing below.
+      if (renewed.entry.chunks && !(await result.saved)) {
+        ctx.staleEntry = undefined;
+        return this.forward(ctx, o);
+      }
     } else {
       result = this.dropEntry(ctx.key!, renewed.reason ?? 'zero-ttl');
     }
     // Contract (offload server): "the client gets the stored body with X-Cache: MISS and
     // Cache-Status: memfront; fwd=stale; fwd-status=304". A cookie the 304 set is this client's.
-    result.bytes = await deliverEntry(ctx.req, ctx.res, renewed.entry, {
-      xCache: 'MISS',
-      cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: 304 }),
-      now,
-      extra: renewed.setCookies,
-    });
+    try {
+      result.bytes = await deliverEntry(ctx.req, ctx.res, renewed.entry, {
+        xCache: 'MISS',
+        cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: 304 }),
+        now,
+        extra: renewed.setCookies,
+      });
+    } catch (err) {
+      if (!isEntryGone(err) || ctx.res.headersSent) throw err;
+      // The chunks of the entry we revalidated are gone: fetch it whole, unconditionally.
+      ctx.staleEntry = undefined;
+      return this.forward(ctx, o);
+    }
     return result;
   }
 
@@ -265,11 +312,24 @@ export class Fetcher {
   private async respond(ctx: Ctx, up: UpstreamResponse, o: ForwardOptions): Promise<FetchResult> {
     const { req, res } = ctx;
     const now = this.now();
+    const target = o.store ? this.offload.targetFor(req) : undefined;
+    if (target && worthOffloading(target, up.status, declaredLength(rawHeader(up.rawHeaders, 'content-length')))) {
+      // Contract: "the body is not read".
+      up.abort();
+      return this.redirect(ctx, target, 'MISS', formatCacheStatus({ fwd: 'uri-miss', detail: 'offload' }));
+    }
     let decision: ReturnType<typeof decideStore> = { store: false, reason: 'status' };
     if (o.store) {
       decision = this.storeDecision(up, now);
       if (!decision.store) this.metrics.notStored.inc({ reason: decision.reason });
+      // Contract: over maxObjectSize (here by Content-Length) "any older entry for its key is
+      // deleted, so it is not served again, not even as stale".
+      if (!decision.store && decision.reason === 'too-large') this.forgetEntry(ctx.key!);
     }
+    // Read as the headers arrive, not once the body is in: a purge from here on moves the
+    // counters past what the entry records. One sent after the backend made this answer but
+    // arriving before its headers is missed, as a Varnish ban misses an object in fetch.
+    const stamps = decision.store ? this.stamps(ctx.key!, ctx.host, up) : undefined;
     const storeTtl = decision.store ? decision.ttl : 0;
     const cacheStatus =
       o.cacheStatus ??
@@ -286,12 +346,13 @@ export class Fetcher {
       if (body === 'incomplete') return this.failed(ctx, o, new UpstreamError('MF_BACKEND_FAILED', 'backend body cut short'));
       if (body !== 'too-large') {
         const entry = await buildEntry(up, body, storeTtl, now, this.rules.cfg.cache.compressThreshold);
-        const saved = this.store(ctx.key!, entry, storeTtl, o.mayStore);
+        const saved = this.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
         const bytes = await deliverEntry(req, res, entry, { xCache: 'MISS', cacheStatus, now });
         return { kind: 'stored', entry, bytes, saved };
       }
       // A HEAD whose GET body grew past maxObjectSize: never ours to store; the headers answer it.
       this.metrics.notStored.inc({ reason: 'too-large' });
+      this.forgetEntry(ctx.key!);
       const flat: string[] = [];
       for (const [k, v] of responseHeadersFromRaw(up.rawHeaders)) flat.push(k, v);
       flat.push('X-Cache', o.xCache, 'Cache-Status', formatCacheStatus({ fwd: 'uri-miss', detail: 'too-large' }));
@@ -322,6 +383,8 @@ export class Fetcher {
           if (collected > limit) {
             storing = false;
             chunks.length = 0;
+            // Found while it streams: the older entry must not outlive it either.
+            this.forgetEntry(ctx.key!);
           } else chunks.push(chunk);
         }
         if (head || res.destroyed) return;
@@ -349,7 +412,8 @@ export class Fetcher {
     if (storing) {
       try {
         const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, this.rules.cfg.cache.compressThreshold);
-        const saved = this.store(ctx.key!, entry, storeTtl, o.mayStore);
+        chunks.length = 0;
+        const saved = this.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
         return { kind: 'stored', entry, bytes: sent, detail, saved };
       } finally {
         release!();
@@ -365,7 +429,7 @@ export class Fetcher {
    * Writes an entry to the cache (lifetime `ttl` seconds, kept longer for stale serving);
    * resolves false when it was not stored. Tracked for settled().
    */
-  store(key: string, entry: Entry, ttl: number, mayStore?: MayStore): Promise<boolean> {
+  store(key: string, entry: Entry, ttl: number, mayStore?: MayStore, stamps?: Stamps): Promise<boolean> {
     const cache = this.cache;
     if (!cache) return Promise.resolve(false);
     const exptime = memcachedExptime(storeTtlSeconds(ttl, this.rules.windows), this.now());
@@ -374,6 +438,16 @@ export class Fetcher {
       if (mayStore && !(await mayStore())) {
         this.metrics.notStored.inc({ reason: 'purged' });
         return false;
+      }
+      // A renewed entry keeps the generations it was checked against when it was looked up.
+      if (stamps) {
+        const tags = await stamps;
+        // An entry whose purges could not be followed is not stored.
+        if (!tags) {
+          this.metrics.notStored.inc({ reason: 'no-generations' });
+          return false;
+        }
+        entry.tags = tags;
       }
       return cache.save(key, entry, exptime);
     })();
@@ -405,12 +479,74 @@ export class Fetcher {
   }
 
   async serveStale(ctx: Ctx, detail: string, fwdStatus?: number): Promise<FetchResult> {
-    const bytes = await deliverEntry(ctx.req, ctx.res, ctx.staleEntry!, {
-      xCache: 'STALE',
-      cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus, detail }),
-      now: this.now(),
-    });
+    let bytes: number;
+    try {
+      bytes = await deliverEntry(ctx.req, ctx.res, ctx.staleEntry!, {
+        xCache: 'STALE',
+        cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus, detail }),
+        now: this.now(),
+      });
+    } catch (err) {
+      if (!isEntryGone(err) || ctx.res.headersSent) throw err;
+      // Its chunks are gone too: nothing left to answer with but the backend's failure.
+      ctx.staleEntry = undefined;
+      this.gatewayError(ctx, { store: true, xCache: 'MISS' }, false);
+      return { kind: 'failed', bytes: 0, err, detail: 'chunk-missing' };
+    }
     return { kind: 'failed', bytes, outcome: 'stale', detail: 'stale-if-error' };
+  }
+
+  /**
+   * Offload (contract: "Offload route"): a stored entry worth offloading is answered with the
+   * redirect instead of its body. False when this request is not to be redirected.
+   */
+  offloadStored(ctx: Ctx, entry: Entry, ttl: number): boolean {
+    const target = this.offload.targetFor(ctx.req);
+    if (!target || !worthOffloading(target, entry.status, entrySize(entry))) return false;
+    ctx.outcome = 'hit';
+    this.redirect(ctx, target, 'HIT', formatCacheStatus({ hit: true, ttl }));
+    return true;
+  }
+
+  /** The 307 to the offload server that owns the path. */
+  private redirect(ctx: Ctx, target: OffloadTarget, xCache: 'HIT' | 'MISS', cacheStatus: string): FetchResult {
+    ctx.detail = 'offload';
+    ctx.res.writeHead(307, {
+      Location: offloadLocation(target, ctx.req.url ?? '/'),
+      'Content-Length': 0,
+      'X-Cache': xCache,
+      'Cache-Status': cacheStatus,
+    });
+    ctx.res.end();
+    return { kind: 'not-shareable', bytes: 0, detail: 'offload' };
+  }
+
+  /**
+   * On an offload server the backend is the base, another memfront: its X-Cache and
+   * Cache-Status describe the base's cache, not ours, and are neither stored nor passed on
+   * (contract: the client gets "X-Cache: MISS and Cache-Status: memfront; fwd=stale; ...").
+   */
+  private fromBase(up: UpstreamResponse, route: string): UpstreamResponse {
+    if (this.rules.cfg.offload.base === '' || (route !== 'backend' && route !== 'offload')) return up;
+    const raw: string[] = [];
+    for (let i = 0; i < up.rawHeaders.length; i += 2) {
+      const lower = up.rawHeaders[i].toLowerCase();
+      if (lower !== 'x-cache' && lower !== 'cache-status') raw.push(up.rawHeaders[i], up.rawHeaders[i + 1]);
+    }
+    up.rawHeaders = raw;
+    return up;
+  }
+
+  /** The generations of the answer's Host and tags, read now; stored with it (tag purge, purge-all). */
+  private stamps(key: string, host: string, up: UpstreamResponse): Stamps | undefined {
+    const cache = this.cache;
+    if (!cache) return undefined;
+    const tags = tagsOf(headersObject(up.rawHeaders));
+    const counters = this.counters.forEntry(key, generationKeys(this.rules.cfg.cache.memcached.keyPrefix, host, tags));
+    const p = cache.stamp(counters);
+    // Settled before anyone awaits it when the answer is not stored after all.
+    p.catch(() => {});
+    return p;
   }
 
   private noteBackendError(route: string, err: unknown): void {
@@ -427,27 +563,45 @@ export class Fetcher {
       return { kind: 'failed', bytes: 0, err };
     }
     if (this.staleIfError(ctx)) return { ...(await this.serveStale(ctx, 'stale-if-error')), err };
-    this.gatewayError(ctx, o, (err as { code?: string })?.code === 'MF_BACKEND_TIMEOUT');
+    this.gatewayError(ctx, o, gatewayStatus(err));
     return { kind: 'failed', bytes: 0, err };
   }
 
-  /** 502, or 504 for a backend that did not answer in time. */
-  gatewayError(ctx: Ctx, o: Pick<ForwardOptions, 'store' | 'xCache'>, timeout: boolean, detail?: string): void {
+  /** 502; 504 (`true`) for a backend that did not answer in time; 503 when no tracker answered (see gatewayStatus). */
+  gatewayError(ctx: Ctx, o: Pick<ForwardOptions, 'store' | 'xCache'>, timeout: boolean | GatewayStatus, detail?: string): void {
     const { res } = ctx;
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    const status = timeout ? 504 : 502;
-    const body = timeout ? 'Gateway Timeout\n' : 'Bad Gateway\n';
+    const status: GatewayStatus = timeout === true ? 504 : timeout === false ? 502 : timeout;
+    const { body, why } = GATEWAY_ANSWERS[status];
     res.writeHead(status, {
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
       'X-Cache': o.xCache,
-      'Cache-Status': formatCacheStatus({ fwd: o.store ? 'miss' : 'bypass', detail: detail ?? (timeout ? 'backend-timeout' : 'backend-error') }),
+      'Cache-Status': formatCacheStatus({ fwd: o.store ? 'miss' : 'bypass', detail: detail ?? why }),
     });
     res.end(ctx.req.method === 'HEAD' ? undefined : body);
   }
+}
+
+export type GatewayStatus = 502 | 503 | 504;
+
+const GATEWAY_ANSWERS: Record<GatewayStatus, { body: string; why: string }> = {
+  502: { body: 'Bad Gateway\n', why: 'backend-error' },
+  503: { body: 'Service Unavailable\n', why: 'tracker-unavailable' },
+  504: { body: 'Gateway Timeout\n', why: 'backend-timeout' },
+};
+
+/**
+ * How a route's failure is answered. Contract: on a mogile route "No tracker answers: 503"
+ * (the file may well exist; MogileFS is down); a backend too slow: 504; the rest (a tracker's
+ * other ERR, no path or reproxy URL answering, a refused backend): 502.
+ */
+export function gatewayStatus(err: unknown): GatewayStatus {
+  const code = (err as { code?: string } | undefined)?.code;
+  return code === 'MF_TRACKER_UNAVAILABLE' ? 503 : code === 'MF_BACKEND_TIMEOUT' ? 504 : 502;
 }
 
 /** An entry from a whole backend body: stored headers, gzip when worth it, validators. */
@@ -477,6 +631,10 @@ export async function buildEntry(up: UpstreamResponse, body: Buffer, ttl: number
     lastModified: rawHeader(up.rawHeaders, 'last-modified'),
     body,
   };
+}
+
+function headerValue(v: string | string[] | undefined): string {
+  return (Array.isArray(v) ? v[0] : v) ?? '';
 }
 
 /** The whole body, or why not. */

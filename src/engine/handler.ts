@@ -30,7 +30,7 @@ import { cacheKey } from '../policy/cache-key.js';
 import { freshness } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
-import { decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
+import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { logRequest } from '../log.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { CacheAccess } from './cache-access.js';
@@ -179,8 +179,9 @@ export class Engine {
       this.synth(ctx, 400, `Bad Request: ${asked.reason}`);
       return 'done';
     }
-    if (asked.kind === 'tags') return this.invalidate(ctx, tagCounterKeys(this.d.rules.cfg.cache.memcached.keyPrefix, ctx.host, asked.tags), 'purge-tags');
-    if (asked.kind === 'host') return this.invalidate(ctx, [hostCounterKey(this.d.rules.cfg.cache.memcached.keyPrefix, ctx.host)], 'purge-host');
+    const prefix = this.d.rules.cfg.cache.memcached.keyPrefix;
+    if (asked.kind === 'tags') return this.invalidate(ctx, tagCounterKeys(prefix, ctx.host, asked.tags).flatMap(counterCopies), 'purge-tags');
+    if (asked.kind === 'host') return this.invalidate(ctx, counterCopies(hostCounterKey(prefix, ctx.host)), 'purge-host');
     if (!this.d.cache) {
       this.synth(ctx, 404, 'Not cached');
       return 'done';

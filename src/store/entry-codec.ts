@@ -2,10 +2,16 @@
 // Layout: "MFE" | version u8 | header length u32be | header JSON | body bytes.
 // The header carries a CRC-32 and the length of the body, so a truncated, foreign or
 // garbled value is recognised and treated as a miss instead of being served.
+//
+// Version 2 (this one) adds what version 1 never had: the generations of the entry's tags
+// and Host (tag purge, purge-all), and index items whose body lives in chunks
+// (chunked-entry.ts). A version 1 entry could not be purged by tag or Host, and a
+// version 1 reader would serve an index item as an empty page, hence the new version.
 import { crc32 } from 'node:zlib';
+import { isChunkIndex, type ChunkIndex } from './chunked-entry.js';
 
 const MAGIC = Buffer.from('MFE', 'latin1');
-export const ENTRY_VERSION = 1;
+export const ENTRY_VERSION = 2;
 const PREFIX_BYTES = MAGIC.length + 1 + 4;
 
 export interface EntryMeta {
@@ -20,22 +26,40 @@ export interface EntryMeta {
   identityLength?: number;
   etag?: string;
   lastModified?: string;
-  /** Surrogate keys and the generations they had when stored (tag purge). */
+  /**
+   * Generation counters (their cache keys: the Host's and one per tag) and the values they
+   * had when the entry was stored (tags.ts): once any has moved, the entry was purged.
+   */
   tags?: Record<string, number>;
+  /** Set on an index item: the body is not in this value but in these chunks. */
+  chunks?: ChunkIndex;
 }
 
 export interface Entry extends EntryMeta {
+  /** The body; empty on an index item (see `chunks` and `readChunk`). */
   body: Buffer;
+  /**
+   * On an index item read from the cache: reads chunk `i`, checked against the index;
+   * rejects with EntryGone when it is missing or not intact. Never stored.
+   */
+  readChunk?: (i: number) => Promise<Buffer>;
 }
 
 export function encodeEntry(entry: Entry): Buffer {
-  const { body, ...meta } = entry;
+  const { body, readChunk: _reader, ...meta } = entry;
   const header = Buffer.from(JSON.stringify({ ...meta, bodyLength: body.length, crc: crc32(body) }), 'utf8');
   const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt8(ENTRY_VERSION, MAGIC.length);
   prefix.writeUInt32BE(header.length, MAGIC.length + 1);
   return Buffer.concat([prefix, header, body]);
+}
+
+/** A memfront entry of an older version: not corrupt, just not ours to read (a miss). */
+export function isOlderEntry(value: Buffer | null | undefined): boolean {
+  if (!value || value.length < PREFIX_BYTES) return false;
+  if (value.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) return false;
+  return value.readUInt8(MAGIC.length) < ENTRY_VERSION;
 }
 
 /** The entry, or null for anything that is not a whole, intact entry of this version. */
@@ -70,6 +94,13 @@ function isMeta(m: unknown): m is EntryMeta & { bodyLength: number; crc: number 
     typeof o.staleAt === 'number' &&
     typeof o.gzip === 'boolean' &&
     Number.isInteger(o.bodyLength) &&
-    Number.isInteger(o.crc)
+    Number.isInteger(o.crc) &&
+    (o.tags === undefined || isGenerations(o.tags)) &&
+    // An index item has no body of its own: its bytes are all in the chunks.
+    (o.chunks === undefined || (isChunkIndex(o.chunks) && o.bodyLength === 0))
   );
+}
+
+function isGenerations(t: unknown): t is Record<string, number> {
+  return typeof t === 'object' && t !== null && !Array.isArray(t) && Object.values(t).every((v) => Number.isInteger(v) && v >= 0);
 }

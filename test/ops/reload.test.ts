@@ -77,7 +77,7 @@ for (const workers of [1, 2]) {
     before(async () => {
       file = scratch.file('config.json', config({ cache: { defaultTtl: 300 } }));
       mf = startCli(['--config', file]);
-      const listening = await mf.line((l) => l.msg === 'memfront listening', 20_000, 'memfront listening');
+      const listening = await mf.line((l) => l.msg === 'memfront listening', 30_000, 'memfront listening');
       base = `http://127.0.0.1:${listening.port}`;
       admin = `http://127.0.0.1:${listening.adminPort}`;
     });

@@ -58,7 +58,7 @@ before(async () => {
     shutdownGraceMs: 5000,
   });
   mf = startCli(['--config', config]);
-  const listening = await mf.line((l) => l.msg === 'memfront listening', 20_000, 'memfront listening');
+  const listening = await mf.line((l) => l.msg === 'memfront listening', 30_000, 'memfront listening');
   assert.equal(listening.workers, 2);
   base = `http://127.0.0.1:${listening.port}`;
   admin = `http://127.0.0.1:${listening.adminPort}`;
@@ -86,6 +86,21 @@ describe('memfront with two workers', () => {
       seen.add(servedBy(url)!);
     }
     assert.deepEqual([...seen].sort(), [...pids].sort(), 'requests were answered by both workers (the pid of each log line)');
+  });
+
+  it('each access log line names its worker and the request id the backend got as X-Request-Id', async () => {
+    const url = '/page?utm_source=reqid'; // a hit or a miss: go around the cache to reach the backend
+    const res = await request(base + url, { Cookie: 'PHPSESSID=abc' });
+    assert.equal(res.headers['x-cache'], 'BYPASS');
+    const line = await mf.line((l) => l.msg === 'request' && l.url === url, 5000, `the log line of ${url}`);
+    assert.deepEqual(
+      [line.level, line.method, line.status, line.cache, line.route, typeof line.ms, line.bytes],
+      [30, 'GET', 200, 'bypass', 'backend', 'number', '<p>cached page</p>'.length],
+    );
+    assert.ok(workerPids().includes(line.pid), 'logged by a worker');
+    assert.equal(typeof line.worker, 'number');
+    const seen = backend.seen.find((s) => s.url === url);
+    assert.ok(line.reqId && seen?.headers['x-request-id'] === line.reqId, 'the backend saw the logged request id');
   });
 
   it('/metrics parses as Prometheus text, and its hit counter is the sum of the hits both workers served', async () => {
@@ -133,6 +148,7 @@ describe('memfront with two workers', () => {
         if (res.status !== 200) failures.push(`${url}: ${res.status}`);
       } catch (err) {
         failures.push(`${url}: ${(err as Error).message}`);
+        continue;
       }
       const line = await mf.line((l) => l.msg === 'request' && l.url === url, 5000, `the log line of ${url}`);
       servedByAfterKill.add(line.pid);

@@ -1,0 +1,237 @@
+// The hit-path comparison's arithmetic: per-row medians over interleaved runs, the ratios
+// between memfront and its baselines, and issue 8's targets judged met or not. Pure: the
+// bench measures, this decides, so the rules can be read (and tested) on their own.
+
+import { median } from './stats.js';
+
+export type HitRowId = 'memfront-identity' | 'memfront-gzip' | 'bare' | 'nginx-identity' | 'varnish-identity' | 'varnish-gzip' | 'varnish-gunzip';
+
+export const HIT_ROWS: readonly { id: HitRowId; label: string }[] = [
+  { id: 'memfront-identity', label: 'memfront, identity' },
+  { id: 'memfront-gzip', label: 'memfront, gzip client (stored gzip as-is)' },
+  { id: 'bare', label: 'bare Node server, constant body (ceiling)' },
+  { id: 'nginx-identity', label: 'nginx srcache+memc, 1 worker, identity' },
+  { id: 'varnish-identity', label: 'Varnish, identity (stored identity)' },
+  { id: 'varnish-gzip', label: 'Varnish, gzip client (stored gzip as-is)' },
+  // memfront's own arrangement (gzip stored, identity clients too): Varnish unzips every answer.
+  { id: 'varnish-gunzip', label: 'Varnish, identity client of gzip storage' },
+];
+
+export const KB10 = 10 * 1024;
+export const KB100 = 100 * 1024;
+
+/** One wrk run against one row, with what the bench measured around it. */
+export interface RunMeasure {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  /** Socket errors (connect, read, write, timeout). */
+  errors: number;
+  /** Answers with status >= 400. */
+  non2xx: number;
+  /** Peak RSS of the server's own processes (memfront, nginx master+worker, varnishd+child). */
+  serverRssPeakBytes?: number;
+  /** Peak RSS of the memcached the server uses, when it has one. */
+  companionRssPeakBytes?: number;
+  /** CPU time (utime+stime) of the server's processes and its memcached over the run. */
+  cpuSeconds?: number;
+  /** Requests the origin answered during the run: each one a miss. */
+  backendRequests: number;
+  /** memfront's own hit counter delta, when /metrics answered. */
+  countedHits?: number;
+  /** Busy share of the server's core and of wrk's core over the run (0..1). */
+  serverCoreBusy?: number;
+  wrkCoreBusy?: number;
+  /** Share of the server's core in softirq (network work charged to no process; on loopback mostly this run's). */
+  serverCoreSoftirq?: number;
+  /** Share of the server's core used by processes other than the server's, softirq aside (0..1): noise. */
+  serverCoreOthers?: number;
+  /** wrk's own CPU over the run, 1 = one core: near 1, wrk was the limit. */
+  wrkCpuShare?: number;
+}
+
+export type RowStatus = 'ok' | 'not installed' | 'failed';
+
+export interface RowResult {
+  id: HitRowId;
+  label: string;
+  status: RowStatus;
+  /** Why not installed / failed, or the version that ran. */
+  detail?: string;
+  /** Body bytes of one answer as the warm-up saw it, and its Content-Encoding. */
+  bytesPerResponse?: number;
+  contentEncoding?: string;
+  runs: RunMeasure[];
+}
+
+export interface RowSummary {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  runsRps: number[];
+  /** Highest over the runs. */
+  serverRssPeakBytes?: number;
+  companionRssPeakBytes?: number;
+  /** Median over the runs of CPU time / requests, in microseconds. */
+  cpuUsPerRequest?: number;
+  backendRequests: number;
+  errors: number;
+  non2xx: number;
+  /** Requests memfront counted as hits / requests wrk made, over all runs (memfront rows only). */
+  hitShare?: number;
+}
+
+function defined(xs: (number | undefined)[]): number[] {
+  return xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+}
+
+function maxOf(xs: (number | undefined)[]): number | undefined {
+  const d = defined(xs);
+  return d.length ? Math.max(...d) : undefined;
+}
+
+/** Medians over the runs (the interleaving makes each run one sample of the same drift). */
+export function summariseRow(row: RowResult): RowSummary | undefined {
+  if (row.status !== 'ok' || row.runs.length === 0) return undefined;
+  const runs = row.runs;
+  const cpu = defined(runs.map((r) => (r.cpuSeconds !== undefined && r.requests > 0 ? (r.cpuSeconds * 1e6) / r.requests : undefined)));
+  const requests = runs.reduce((s, r) => s + r.requests, 0);
+  const counted = runs.map((r) => r.countedHits);
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    runsRps: runs.map((r) => r.rps),
+    serverRssPeakBytes: maxOf(runs.map((r) => r.serverRssPeakBytes)),
+    companionRssPeakBytes: maxOf(runs.map((r) => r.companionRssPeakBytes)),
+    cpuUsPerRequest: cpu.length ? median(cpu) : undefined,
+    backendRequests: runs.reduce((s, r) => s + r.backendRequests, 0),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
+    hitShare: counted.every((c) => c !== undefined) && requests > 0 ? (counted as number[]).reduce((s, c) => s + c, 0) / requests : undefined,
+  };
+}
+
+/** One body size's rows: the summaries of those that ran, and why the others did not. */
+export interface SizeResult {
+  size: number;
+  rows: RowResult[];
+}
+
+function rowOf(s: SizeResult | undefined, id: HitRowId): { summary?: RowSummary; why?: string } {
+  const row = s?.rows.find((r) => r.id === id);
+  if (!s) return { why: 'size not measured' };
+  if (!row) return { why: 'row not measured' };
+  const summary = summariseRow(row);
+  if (summary) return { summary };
+  return { why: row.status === 'ok' ? 'no runs' : `${row.status}${row.detail ? `: ${row.detail}` : ''}` };
+}
+
+export interface Ratio {
+  size: number;
+  of: HitRowId;
+  over: HitRowId;
+  /** of.rps / over.rps; undefined when either row did not run. */
+  value?: number;
+  why?: string;
+}
+
+const RATIO_PAIRS: readonly [HitRowId, HitRowId][] = [
+  ['memfront-identity', 'bare'],
+  ['memfront-gzip', 'bare'],
+  ['memfront-identity', 'nginx-identity'],
+  ['memfront-identity', 'varnish-identity'],
+  ['memfront-gzip', 'varnish-gzip'],
+  ['memfront-identity', 'varnish-gunzip'],
+];
+
+function ratio(sizes: readonly SizeResult[], size: number, of: HitRowId, over: HitRowId): Ratio {
+  const s = sizes.find((x) => x.size === size);
+  const a = rowOf(s, of);
+  const b = rowOf(s, over);
+  if (!a.summary) return { size, of, over, why: `${of}: ${a.why}` };
+  if (!b.summary) return { size, of, over, why: `${over}: ${b.why}` };
+  if (!(b.summary.rps > 0)) return { size, of, over, why: `${over}: 0 req/s` };
+  return { size, of, over, value: a.summary.rps / b.summary.rps };
+}
+
+export function hitRatios(sizes: readonly SizeResult[]): Ratio[] {
+  return sizes.flatMap((s) => RATIO_PAIRS.map(([of, over]) => ratio(sizes, s.size, of, over)));
+}
+
+export interface TargetCheck {
+  id: string;
+  /** The target in words, as issue 8 states it. */
+  target: string;
+  measured?: number;
+  /** The measured value in words (with the row it comes from). */
+  measuredText: string;
+  /** true met, false not met, undefined not measurable here (and why). */
+  met: boolean | undefined;
+  why?: string;
+}
+
+export interface TargetLimits {
+  p99Ms: number;
+  /** The concurrency the p99 limit is stated at. */
+  p99Connections: number;
+  rssBytes: number;
+}
+
+export const ISSUE8_LIMITS: TargetLimits = { p99Ms: 5, p99Connections: 50, rssBytes: 150e6 };
+
+function ratioTarget(id: string, target: string, r: Ratio, atLeast: number): TargetCheck {
+  if (r.value === undefined) return { id, target, measuredText: 'not measured', met: undefined, why: r.why };
+  return { id, target, measured: r.value, measuredText: `${r.value.toFixed(2)}x`, met: r.value >= atLeast };
+}
+
+const MEMFRONT_ROWS: readonly HitRowId[] = ['memfront-identity', 'memfront-gzip'];
+
+/** The worst value of `pick` over every memfront row of every size, and where it was. */
+function worstMemfront(sizes: readonly SizeResult[], pick: (s: RowSummary) => number | undefined): { value: number; where: string } | undefined {
+  let worst: { value: number; where: string } | undefined;
+  for (const s of sizes) {
+    for (const id of MEMFRONT_ROWS) {
+      const sum = rowOf(s, id).summary;
+      const v = sum ? pick(sum) : undefined;
+      if (v !== undefined && (worst === undefined || v > worst.value)) worst = { value: v, where: `${id} at ${sizeLabel(s.size)}` };
+    }
+  }
+  return worst;
+}
+
+export function sizeLabel(size: number): string {
+  return size % 1024 === 0 ? `${size / 1024} KB` : `${size} B`;
+}
+
+/** Issue 8's targets; none loosened: each ratio is of medians measured side by side in one run. */
+export function evaluateHitTargets(sizes: readonly SizeResult[], connections: number, limits: TargetLimits = ISSUE8_LIMITS): TargetCheck[] {
+  const checks: TargetCheck[] = [
+    ratioTarget('identity-10k-vs-bare', '10 KB identity hits: memfront >= 0.9x the bare Node server', ratio(sizes, KB10, 'memfront-identity', 'bare'), 0.9),
+    ratioTarget('identity-100k-vs-nginx', '100 KB identity hits: memfront >= 2x nginx srcache+memc', ratio(sizes, KB100, 'memfront-identity', 'nginx-identity'), 2),
+    ratioTarget('gzip-100k-vs-varnish', '100 KB gzip-client hits: memfront >= 0.8x Varnish gzip hits', ratio(sizes, KB100, 'memfront-gzip', 'varnish-gzip'), 0.8),
+  ];
+  const p99 = worstMemfront(sizes, (s) => s.p99Ms);
+  const p99Target = `memfront hit p99 <= ${limits.p99Ms} ms at ${limits.p99Connections} connections`;
+  if (p99 === undefined) checks.push({ id: 'p99', target: p99Target, measuredText: 'not measured', met: undefined, why: 'no memfront row ran' });
+  else {
+    const measuredText = `worst ${p99.value.toFixed(2)} ms (${p99.where})`;
+    // A p99 at another concurrency says nothing about this target either way.
+    checks.push(connections === limits.p99Connections
+      ? { id: 'p99', target: p99Target, measured: p99.value, measuredText, met: p99.value <= limits.p99Ms }
+      : { id: 'p99', target: p99Target, measured: p99.value, measuredText, met: undefined, why: `measured at ${connections} connections` });
+  }
+  const rss = worstMemfront(sizes, (s) => s.serverRssPeakBytes);
+  const rssTarget = `memfront RSS under the load <= ${Math.round(limits.rssBytes / 1e6)} MB`;
+  checks.push(
+    rss === undefined
+      ? { id: 'rss', target: rssTarget, measuredText: 'not measured', met: undefined, why: 'no RSS samples (not Linux, or no memfront row ran)' }
+      : { id: 'rss', target: rssTarget, measured: rss.value, measuredText: `peak ${(rss.value / 1e6).toFixed(1)} MB (${rss.where})`, met: rss.value <= limits.rssBytes },
+  );
+  return checks;
+}
+
+export function verdict(met: boolean | undefined): string {
+  return met === undefined ? 'not measured' : met ? 'met' : 'NOT met';
+}

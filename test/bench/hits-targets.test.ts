@@ -1,0 +1,177 @@
+// The hit comparison's arithmetic: medians per row, ratios of memfront to each baseline, and
+// issue 8's targets judged met, not met, or not measured (with the reason), from plain results.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  evaluateHitTargets,
+  hitRatios,
+  KB10,
+  KB100,
+  summariseRow,
+  type HitRowId,
+  type RowResult,
+  type RunMeasure,
+  type SizeResult,
+  type TargetCheck,
+} from '../../bench/lib/hit-targets.js';
+
+function runBut(over: Partial<RunMeasure> = {}): RunMeasure {
+  return { rps: 10_000, p50Ms: 1, p99Ms: 3, requests: 100_000, errors: 0, non2xx: 0, backendRequests: 0, ...over };
+}
+
+function row(id: HitRowId, rps: number[], over: Partial<RunMeasure> = {}): RowResult {
+  return { id, label: id, status: 'ok', runs: rps.map((r) => runBut({ rps: r, ...over })) };
+}
+
+function absent(id: HitRowId, status: 'not installed' | 'failed', detail: string): RowResult {
+  return { id, label: id, status, detail, runs: [] };
+}
+
+function check(checks: TargetCheck[], id: string): TargetCheck {
+  const c = checks.find((x) => x.id === id);
+  assert.ok(c, `target ${id} is evaluated`);
+  return c;
+}
+
+test('a row summary takes medians of req/s and latency, the highest RSS, the median CPU per request', () => {
+  const r: RowResult = {
+    id: 'memfront-identity',
+    label: 'memfront',
+    status: 'ok',
+    runs: [
+      runBut({ rps: 30, p50Ms: 2, p99Ms: 9, requests: 1000, cpuSeconds: 0.04, serverRssPeakBytes: 90e6, countedHits: 1000 }),
+      runBut({ rps: 10, p50Ms: 1, p99Ms: 3, requests: 1000, cpuSeconds: 0.01, serverRssPeakBytes: 120e6, countedHits: 990 }),
+      runBut({ rps: 20, p50Ms: 3, p99Ms: 4, requests: 1000, cpuSeconds: 0.02, serverRssPeakBytes: 100e6, countedHits: 1000, backendRequests: 10 }),
+    ],
+  };
+  const s = summariseRow(r);
+  assert.ok(s);
+  assert.equal(s.rps, 20);
+  assert.equal(s.p50Ms, 2);
+  assert.equal(s.p99Ms, 4);
+  assert.deepEqual(s.runsRps, [30, 10, 20]);
+  assert.equal(s.serverRssPeakBytes, 120e6);
+  assert.equal(s.cpuUsPerRequest, 20); // 0.02 s / 1000 requests
+  assert.equal(s.backendRequests, 10);
+  assert.equal(s.hitShare, 2990 / 3000);
+});
+
+test('rows that did not run have no summary; unknown CPU, RSS and hit counts stay unknown', () => {
+  assert.equal(summariseRow(absent('nginx-identity', 'not installed', 'not installed')), undefined);
+  assert.equal(summariseRow({ id: 'bare', label: 'bare', status: 'ok', runs: [] }), undefined);
+  const s = summariseRow(row('bare', [5]));
+  assert.ok(s);
+  assert.equal(s.cpuUsPerRequest, undefined);
+  assert.equal(s.serverRssPeakBytes, undefined);
+  assert.equal(s.hitShare, undefined);
+  // One run without a hit count makes the share unknown, not a smaller share.
+  const partial = summariseRow({ ...row('memfront-gzip', [1, 1]), runs: [runBut({ countedHits: 100_000 }), runBut()] });
+  assert.equal(partial?.hitShare, undefined);
+});
+
+const FULL: SizeResult[] = [
+  {
+    size: KB10,
+    rows: [
+      row('memfront-identity', [23_000, 24_000, 25_000]),
+      row('memfront-gzip', [24_000]),
+      row('bare', [26_000, 25_000, 27_000]),
+      row('nginx-identity', [24_800]),
+      row('varnish-identity', [31_500]),
+      row('varnish-gzip', [33_900]),
+      row('varnish-gunzip', [3_000]),
+    ],
+  },
+  {
+    size: KB100,
+    rows: [
+      row('memfront-identity', [14_000]),
+      row('memfront-gzip', [22_000]),
+      row('bare', [19_800]),
+      row('nginx-identity', [7_300]),
+      row('varnish-identity', [15_800]),
+      row('varnish-gzip', [27_300]),
+      row('varnish-gunzip', [1_400]),
+    ],
+  },
+];
+
+test('ratios: memfront over each baseline, per size, from the medians', () => {
+  const ratios = hitRatios(FULL);
+  const find = (size: number, of: HitRowId, over: HitRowId) => ratios.find((r) => r.size === size && r.of === of && r.over === over);
+  assert.equal(find(KB10, 'memfront-identity', 'bare')?.value, 24_000 / 26_000);
+  assert.equal(find(KB100, 'memfront-identity', 'nginx-identity')?.value, 14_000 / 7_300);
+  assert.equal(find(KB100, 'memfront-gzip', 'varnish-gzip')?.value, 22_000 / 27_300);
+  assert.equal(find(KB100, 'memfront-identity', 'varnish-gunzip')?.value, 14_000 / 1_400);
+  assert.equal(ratios.length, 2 * 6);
+});
+
+test('targets against the figures of issue 8: each judged on its own threshold', () => {
+  const cases: Array<{ name: string; memfront10: number; memfront100: number; gzip100: number; want: Record<string, boolean> }> = [
+    // 0.9 x 26,000 = 23,400; 2 x 7,300 = 14,600; 0.8 x 27,300 = 21,840
+    { name: 'all ratios met', memfront10: 23_400, memfront100: 14_600, gzip100: 21_840, want: { 'identity-10k-vs-bare': true, 'identity-100k-vs-nginx': true, 'gzip-100k-vs-varnish': true } },
+    { name: 'just under each', memfront10: 23_399, memfront100: 14_599, gzip100: 21_839, want: { 'identity-10k-vs-bare': false, 'identity-100k-vs-nginx': false, 'gzip-100k-vs-varnish': false } },
+  ];
+  for (const c of cases) {
+    const sizes: SizeResult[] = [
+      { size: KB10, rows: [row('memfront-identity', [c.memfront10]), row('bare', [26_000])] },
+      { size: KB100, rows: [row('memfront-identity', [c.memfront100]), row('memfront-gzip', [c.gzip100]), row('nginx-identity', [7_300]), row('varnish-gzip', [27_300])] },
+    ];
+    const checks = evaluateHitTargets(sizes, 50);
+    for (const [id, met] of Object.entries(c.want)) assert.equal(check(checks, id).met, met, `${c.name}: ${id}`);
+  }
+});
+
+test('p99 and RSS targets take the worst memfront row of any size, and name it', () => {
+  const sizes: SizeResult[] = [
+    { size: KB10, rows: [row('memfront-identity', [1], { p99Ms: 2, serverRssPeakBytes: 80e6 }), row('memfront-gzip', [1], { p99Ms: 5, serverRssPeakBytes: 90e6 })] },
+    // The bare server's p99 and RSS are no business of memfront's targets.
+    { size: KB100, rows: [row('memfront-identity', [1], { p99Ms: 4.5, serverRssPeakBytes: 150e6 }), row('bare', [1], { p99Ms: 50, serverRssPeakBytes: 900e6 })] },
+  ];
+  const checks = evaluateHitTargets(sizes, 50);
+  const p99 = check(checks, 'p99');
+  assert.equal(p99.met, true); // 5 ms is within "at most 5 ms"
+  assert.equal(p99.measured, 5);
+  assert.match(p99.measuredText, /memfront-gzip at 10 KB/);
+  const rss = check(checks, 'rss');
+  assert.equal(rss.met, true);
+  assert.match(rss.measuredText, /memfront-identity at 100 KB/);
+
+  const over = evaluateHitTargets([{ size: KB10, rows: [row('memfront-identity', [1], { p99Ms: 5.01, serverRssPeakBytes: 150e6 + 1 })] }], 50);
+  assert.equal(check(over, 'p99').met, false);
+  assert.equal(check(over, 'rss').met, false);
+});
+
+test('a target whose baseline is not installed is not measured, with the reason, never met', () => {
+  const sizes: SizeResult[] = [
+    { size: KB10, rows: [row('memfront-identity', [20_000]), row('bare', [20_000])] },
+    {
+      size: KB100,
+      rows: [
+        row('memfront-identity', [14_000]),
+        row('memfront-gzip', [22_000]),
+        absent('nginx-identity', 'not installed', 'not installed (nginx is, but not the srcache and memc modules)'),
+        absent('varnish-gzip', 'failed', 'varnishd exited'),
+      ],
+    },
+  ];
+  const checks = evaluateHitTargets(sizes, 50);
+  assert.equal(check(checks, 'identity-10k-vs-bare').met, true);
+  const nginx = check(checks, 'identity-100k-vs-nginx');
+  assert.equal(nginx.met, undefined);
+  assert.match(nginx.why ?? '', /nginx-identity: not installed/);
+  const varnish = check(checks, 'gzip-100k-vs-varnish');
+  assert.equal(varnish.met, undefined);
+  assert.match(varnish.why ?? '', /failed: varnishd exited/);
+});
+
+test('a size that was not run leaves its targets unmeasured; a p99 at other than 50 connections is not judged', () => {
+  const only10: SizeResult[] = [{ size: KB10, rows: [row('memfront-identity', [20_000], { p99Ms: 1 }), row('bare', [20_000])] }];
+  const checks = evaluateHitTargets(only10, 50);
+  assert.equal(check(checks, 'identity-100k-vs-nginx').met, undefined);
+  assert.match(check(checks, 'identity-100k-vs-nginx').why ?? '', /size not measured/);
+  const at10 = evaluateHitTargets(only10, 10);
+  assert.equal(check(at10, 'p99').met, undefined);
+  assert.match(check(at10, 'p99').why ?? '', /measured at 10 connections/);
+});

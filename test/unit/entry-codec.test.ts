@@ -1,0 +1,49 @@
+// The entry envelope: tags and chunk indexes survive a round trip; older versions and
+// malformed indexes are recognised.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeEntry, encodeEntry, ENTRY_VERSION, isOlderEntry, type Entry } from '../../src/store/entry-codec.js';
+import { planChunks } from '../../src/store/chunked-entry.js';
+
+const entry = (o: Partial<Entry> = {}): Entry => ({
+  status: 200,
+  headers: [['Content-Type', 'text/html']],
+  storedAt: 1000,
+  staleAt: 61_000,
+  gzip: false,
+  body: Buffer.from('<p>hello</p>'),
+  ...o,
+});
+
+describe('entry codec', () => {
+  it('round-trips the generations an entry recorded', () => {
+    const e = entry({ tags: { 'mf1:t1:host': 17, 'mf1:t1:post-1': 4 } });
+    assert.deepEqual(decodeEntry(encodeEntry(e)), e);
+  });
+
+  it('round-trips an index item (no body, its chunks named), and never stores the reader', () => {
+    const { index } = planChunks(Buffer.alloc(3000, 7), 1000, 'f00d');
+    const e = entry({ body: Buffer.alloc(0), chunks: index, readChunk: async () => Buffer.alloc(0) });
+    const decoded = decodeEntry(encodeEntry(e));
+    assert.deepEqual(decoded?.chunks, index);
+    assert.equal(decoded?.readChunk, undefined);
+    assert.ok(!encodeEntry(e).toString('latin1').includes('readChunk'));
+  });
+
+  it('refuses an index item that also carries a body, or a malformed index', () => {
+    const { index } = planChunks(Buffer.alloc(3000, 7), 1000, 'f00d');
+    assert.equal(decodeEntry(encodeEntry(entry({ chunks: index }))), null);
+    assert.equal(decodeEntry(encodeEntry(entry({ body: Buffer.alloc(0), chunks: { ...index, crcs: [1] } }))), null);
+    assert.equal(decodeEntry(encodeEntry(entry({ tags: { k: -1 } }))), null);
+  });
+
+  it('tells an older version (a miss, not damage) from garbage', () => {
+    const value = encodeEntry(entry());
+    const older = Buffer.from(value);
+    older.writeUInt8(ENTRY_VERSION - 1, 3);
+    assert.equal(decodeEntry(older), null);
+    assert.equal(isOlderEntry(older), true);
+    assert.equal(isOlderEntry(value), false);
+    assert.equal(isOlderEntry(Buffer.from('garbage that is long enough')), false);
+  });
+});
