@@ -87,6 +87,8 @@ interface WarmResult {
   encoding: string;
   /** Paths that needed more than one request after the first to show HIT. */
   slowPaths: number;
+  /** What such a second request said instead (X-Cache and Cache-Status), the first seen. */
+  secondAnswer?: string;
 }
 
 /**
@@ -97,12 +99,14 @@ interface WarmResult {
 async function warmRow(server: HitServer, spec: RowSpec, paths: readonly string[], size: number): Promise<WarmResult> {
   let last: ProbeAnswer | undefined;
   let slowPaths = 0;
+  let secondAnswer: string | undefined;
   for (const path of paths) {
     let tries = 0;
     for (;;) {
       last = await httpProbe(`${server.url}${path}`, { headers: spec.headers });
       if (last.status !== 200) throw new Error(`GET ${path} answered ${last.status}`);
       if (!spec.cache || header(last.headers['x-cache']) === 'HIT') break;
+      if (tries === 1) secondAnswer ??= `X-Cache: ${header(last.headers['x-cache']) || 'none'}, Cache-Status: ${header(last.headers['cache-status']) || 'none'}`;
       tries++;
       if (tries > 20) {
         throw new Error(`GET ${path} never answered X-Cache: HIT (last: X-Cache: ${header(last.headers['x-cache']) || 'none'}, ` +
@@ -116,7 +120,7 @@ async function warmRow(server: HitServer, spec: RowSpec, paths: readonly string[
   const encoding = header(a.headers['content-encoding']) || 'identity';
   if (spec.gzip && encoding !== 'gzip') throw new Error(`a gzip client got Content-Encoding: ${encoding}`);
   if (!spec.gzip && a.body.length !== size) throw new Error(`an identity answer has ${a.body.length} bytes, expected ${size}`);
-  return { bytes: a.body.length, encoding, slowPaths };
+  return { bytes: a.body.length, encoding, slowPaths, secondAnswer };
 }
 
 async function memfrontHits(server: HitServer): Promise<number | undefined> {
@@ -226,7 +230,7 @@ async function benchSize(size: number, o: HitsCompareOptions, wrk: string, cpu: 
         const w = await warmRow(servers.get(spec.server)!, spec, paths, size);
         row.bytesPerResponse = w.bytes;
         row.contentEncoding = w.encoding;
-        if (w.slowPaths) notes.push(`${sizeLabel(size)} ${spec.id}: ${w.slowPaths} of ${paths.length} paths needed more than one request after the first to show X-Cache: HIT`);
+        if (w.slowPaths) notes.push(`${sizeLabel(size)} ${spec.id}: ${w.slowPaths} of ${paths.length} paths needed more than one request after the first to show X-Cache: HIT (e.g. ${w.secondAnswer})`);
       } catch (err) {
         fail(spec.id, 'failed', `warm-up: ${(err as Error).message}`);
         notes.push(`${sizeLabel(size)} ${spec.id}: warm-up failed: ${(err as Error).message}`);

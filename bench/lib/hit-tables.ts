@@ -51,7 +51,8 @@ export function overviewCells(sizes: readonly SizeResult[]): { header: string[];
 }
 
 export function ratioLines(ratios: readonly Ratio[]): string[] {
-  return ratios.map((r) => `${sizeLabel(r.size)}: ${r.of} / ${r.over} = ${r.value === undefined ? `- (${r.why})` : `${r.value.toFixed(2)}x`}`);
+  return ratios.map((r) => `${sizeLabel(r.size)}: ${r.of} / ${r.over} = ${r.value === undefined ? `- (${r.why})` : `${r.value.toFixed(2)}x`}` +
+    (r.cpuValue === undefined ? '' : `, by CPU per request ${r.cpuValue.toFixed(2)}x`));
 }
 
 export function targetLines(checks: readonly TargetCheck[]): string[] {
@@ -82,7 +83,7 @@ export function hitReportTerminal(r: HitReportText): string {
     out.push(`${sizeLabel(s.size)} body`, formatTable(t.header, t.rows), '');
   }
   const o = overviewCells(r.sizes);
-  out.push(formatTable(o.header, o.rows), '', 'ratios (req/s, medians):', ...ratioLines(r.ratios).map((l) => `  ${l}`), '', 'targets (issue 8):', ...targetLines(r.targets).map((l) => `  ${l}`));
+  out.push(formatTable(o.header, o.rows), '', 'ratios (of median req/s; "by CPU per request" compares the CPU each answer cost instead):', ...ratioLines(r.ratios).map((l) => `  ${l}`), '', 'targets (issue 8):', ...targetLines(r.targets).map((l) => `  ${l}`));
   if (r.notes.length) out.push('', 'notes:', ...r.notes.map((n) => `  - ${n}`));
   return out.join('\n');
 }

@@ -36,6 +36,8 @@ export interface CacheAccessOptions {
   generationCacheMs?: number;
 }
 
+/** Entries whose counters are remembered, to read them alongside the entry (see lookup). */
+const MAX_COUNTER_HINTS = 10_000;
 /** Chunks outlive their index by this much, so an index never outlives its chunks. */
 const CHUNK_GRACE_SECONDS = 60;
 /** Chunk writes under way at once for one entry. */
@@ -45,6 +47,8 @@ const EMPTY = Buffer.alloc(0);
 export class CacheAccess {
   private readonly maxItemSize: number;
   private readonly generations: Generations;
+  /** The counters each recently read entry recorded: a URL's tags rarely change between reads. */
+  private readonly counterHints = new Map<string, string[]>();
 
   constructor(
     private readonly store: CacheStore,
@@ -63,6 +67,10 @@ export class CacheAccess {
     // other processes' are seen within its ttlMs, as for a path PURGE.
     const hot = this.l1?.get(key);
     if (hot) return { kind: 'found', entry: hot, size: hot.body.length };
+    // The counters the entry recorded last time are read alongside it (on its own memcached
+    // server: one round trip for both), not after it.
+    const hint = this.counterHints.get(key);
+    const early = hint ? this.generations.read(hint) : undefined;
     let value: Buffer | null;
     try {
       value = await this.store.get(key);
@@ -79,7 +87,8 @@ export class CacheAccess {
       return { kind: 'corrupt' };
     }
     if (entry.tags) {
-      const current = await this.generations.current(entry.tags);
+      const current = await this.generations.current(entry.tags, early ? await early : undefined);
+      this.hintCounters(key, entry.tags, hint);
       if (current === 'error') return { kind: 'error' };
       if (!current) return { kind: 'invalidated' };
     }
@@ -88,8 +97,16 @@ export class CacheAccess {
     return { kind: 'found', entry, size: value.length };
   }
 
+  private hintCounters(key: string, tags: Record<string, number>, hint: string[] | undefined): void {
+    const keys = Object.keys(tags);
+    if (hint && hint.length === keys.length && hint.every((k, i) => k === keys[i])) return;
+    if (this.counterHints.size >= MAX_COUNTER_HINTS) this.counterHints.delete(this.counterHints.keys().next().value!);
+    this.counterHints.set(key, keys);
+  }
+
   /** Writes the entry; resolves false when it was not stored (refused or failed). */
   async save(key: string, entry: Entry, exptimeSeconds: number): Promise<boolean> {
+    if (entry.tags) this.hintCounters(key, entry.tags, this.counterHints.get(key));
     if (entry.chunks) return this.renewChunked(key, entry, exptimeSeconds);
     if (entry.body.length >= this.maxItemSize) return this.saveChunked(key, entry, exptimeSeconds);
     const value = encodeEntry(entry);

@@ -38,7 +38,7 @@ import { deliverEntry } from './deliver.js';
 import { isEntryGone } from './chunks.js';
 import type { Rules } from './rules.js';
 import { SingleFlight, type FlightToken } from './single-flight.js';
-import { Fetcher, type FetchResult } from './fetch.js';
+import { Fetcher, gatewayStatus, type FetchResult } from './fetch.js';
 import { LEASE_TTL_SECONDS, type Lease, type Leases } from './lease.js';
 
 export interface EngineDeps {
@@ -400,10 +400,10 @@ export class Engine {
       ctx.retried = true;
       return 'miss';
     }
-    const timeout = (shared.err as { code?: string } | undefined)?.code === 'MF_BACKEND_TIMEOUT';
+
     ctx.err = shared.err;
     ctx.detail = 'coalesced-failure';
-    this.d.fetcher.gatewayError(ctx, { store: true, xCache: 'MISS' }, timeout);
+    this.d.fetcher.gatewayError(ctx, { store: true, xCache: 'MISS' }, gatewayStatus(shared.err));
     return 'done';
   }
 

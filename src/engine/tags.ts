@@ -66,31 +66,57 @@ export class Generations {
   }
 
   /**
+   * Reads these counters now (those remembered are not asked for), so they can be fetched
+   * alongside the entry that will say which it needs. Never rejects.
+   */
+  read(keys: readonly string[]): Promise<Map<string, number | null | 'error'>> {
+    const toRead = keys.filter((k) => this.recall(k) === undefined);
+    return Promise.all(toRead.map((k) => this.store.getRaw(k))).then((values) => {
+      const out = new Map<string, number | null | 'error'>();
+      for (let i = 0; i < toRead.length; i++) {
+        const raw = values[i];
+        out.set(toRead[i], raw === 'error' ? 'error' : raw === null ? null : (parseCounter(raw) ?? null));
+      }
+      return out;
+    });
+  }
+
+  /**
    * Whether every counter still has the value recorded: false once any moved or is gone,
    * 'error' when the cache could not be read (the caller treats that as a miss too).
-   * One batch of gets, all at once, for the counters not remembered.
+   * Counters already `read` alongside the entry are taken from there; the rest are asked
+   * for in one batch.
    */
-  async current(recorded: Record<string, number>): Promise<boolean | 'error'> {
+  async current(recorded: Record<string, number>, early?: Map<string, number | null | 'error'>): Promise<boolean | 'error'> {
     const keys = Object.keys(recorded);
+    // What was read from the cache now; remembered values are not remembered again (that
+    // would keep them past cacheMs).
+    const got = new Map<string, number | null | 'error'>();
     const toRead: string[] = [];
     for (const k of keys) {
       const known = this.recall(k);
-      if (known === undefined) toRead.push(k);
-      else if (known !== recorded[k]) return false;
+      if (known !== undefined) {
+        if (known !== recorded[k]) return false;
+      } else if (early?.has(k)) got.set(k, early.get(k)!);
+      else toRead.push(k);
     }
-    if (toRead.length === 0) return true;
-    const values = await Promise.all(toRead.map((k) => this.store.getRaw(k)));
+    if (toRead.length > 0) {
+      const values = await Promise.all(toRead.map((k) => this.store.getRaw(k)));
+      for (let i = 0; i < toRead.length; i++) {
+        const raw = values[i];
+        got.set(toRead[i], raw === 'error' ? 'error' : raw === null ? null : (parseCounter(raw) ?? null));
+      }
+    }
     let result: boolean | 'error' = true;
-    for (let i = 0; i < toRead.length; i++) {
-      const raw = values[i];
-      if (raw === 'error') {
-        if (result === true) result = 'error';
+    for (const [k, value] of got) {
+      if (value === 'error') {
+        result = 'error';
         continue;
       }
-      const value = raw === null ? undefined : parseCounter(raw);
-      if (value === undefined) return false;
-      this.remember(toRead[i], value);
-      if (value !== recorded[toRead[i]]) return false;
+      // Gone (or not a counter of ours): it moved, as far as this entry can know.
+      if (value === null) return false;
+      this.remember(k, value);
+      if (value !== recorded[k]) return false;
     }
     return result;
   }

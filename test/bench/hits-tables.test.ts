@@ -46,7 +46,7 @@ test('the overview has one column per size and says why a row has no figure', ()
 
 test('targets print their verdicts: met, NOT met, not measured with the reason', () => {
   const lines = targetLines(evaluateHitTargets(SIZES, 50));
-  assert.match(lines[0], /^\[met\] 10 KB identity hits: memfront >= 0\.9x the bare Node server: 0\.93x$/);
+  assert.match(lines[0], /^\[met\] 10 KB identity hits: memfront >= 0\.9x the bare Node server: 0\.93x \(by CPU per request: 0\.70x\)$/);
   assert.match(lines[1], /^\[not measured\] 100 KB identity hits: memfront >= 2x nginx srcache\+memc: not measured \(nginx-identity: row not measured\)$/);
   assert.ok(lines.some((l) => l.startsWith('[met] memfront RSS under the load <= 150 MB: peak 101.3 MB')));
 });
@@ -58,7 +58,7 @@ test('markdown tables right-align figures and escape pipes', () => {
 test('the full reports carry the setup, every table, ratios, targets and notes', () => {
   const report = { title: 'hits', setup: ['50 connections'], sizes: SIZES, ratios: hitRatios(SIZES), targets: evaluateHitTargets(SIZES, 50), notes: ['busy machine'] };
   const text = hitReportTerminal(report);
-  for (const want of ['50 connections', '10 KB body', '100 KB body', '10 KB: memfront-identity / bare = 0.93x', '[met]', 'busy machine']) assert.ok(text.includes(want), want);
+  for (const want of ['50 connections', '10 KB body', '100 KB body', '10 KB: memfront-identity / bare = 0.93x, by CPU per request 0.70x', '[met]', 'busy machine']) assert.ok(text.includes(want), want);
   const md = hitReportMarkdown(report);
   for (const want of ['# hits', '- 50 connections', '## 10 KB body', '| cache hits | 10 KB req/s | 100 KB req/s |', '## Targets', '- busy machine']) assert.ok(md.includes(want), want);
 });

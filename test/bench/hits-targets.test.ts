@@ -105,6 +105,17 @@ test('ratios: memfront over each baseline, per size, from the medians', () => {
   assert.equal(find(KB100, 'memfront-gzip', 'varnish-gzip')?.value, 22_000 / 27_300);
   assert.equal(find(KB100, 'memfront-identity', 'varnish-gunzip')?.value, 14_000 / 1_400);
   assert.equal(ratios.length, 2 * 6);
+  assert.equal(find(KB10, 'memfront-identity', 'bare')?.cpuValue, undefined, 'no CPU figures, no CPU ratio');
+});
+
+test('the CPU ratio divides the baseline\'s CPU per request by memfront\'s, so higher is better for memfront too', () => {
+  const sizes: SizeResult[] = [{ size: KB10, rows: [row('memfront-identity', [10_000], { cpuSeconds: 0.06 }), row('bare', [20_000], { cpuSeconds: 0.03 })] }];
+  const r = hitRatios(sizes).find((x) => x.of === 'memfront-identity' && x.over === 'bare');
+  assert.equal(r?.value, 0.5);
+  assert.equal(r?.cpuValue, 0.5); // 0.03 s vs 0.06 s per 100,000 requests
+  const t = evaluateHitTargets(sizes, 50).find((c) => c.id === 'identity-10k-vs-bare');
+  assert.equal(t?.measuredText, '0.50x (by CPU per request: 0.50x)');
+  assert.equal(t?.met, false);
 });
 
 test('targets against the figures of issue 8: each judged on its own threshold', () => {

@@ -66,8 +66,8 @@ const CONTRACT_DEFAULTS = {
     preserveHeaders: ['Content-Type', 'Content-Disposition', 'Cache-Control', 'ETag', 'Last-Modified'],
     services: {},
   },
-  mogile: { trackers: [], domain: '', timeoutMs: 1000 },
-  static: { servers: [] },
+  mogile: { trackers: [], domain: '', timeoutMs: 1000, memoTtlMs: 3000 }, // memoTtlMs: added with the mogile route
+  static: { servers: [], memoTtlMs: 5000 }, // memoTtlMs: added with the static route
   offload: { base: '' },
   routes: [],
   admin: { host: '127.0.0.1', port: 8079, purgeAllow: ['127.0.0.1/32', '::1/128'] },

@@ -101,6 +101,22 @@ describe('Generations', () => {
     assert.equal(await g.current(stamp), false, 'the purge holds in this process');
   });
 
+  it('counters read alongside the entry are not asked for again', async () => {
+    const c = counters();
+    const g = new Generations(c, 0);
+    const stamp = (await g.stamp(['host', 'tag']))!;
+    c.gets = 0;
+    const early = await g.read(['host', 'tag', 'unrelated']);
+    assert.equal(c.gets, 3);
+    assert.equal(await g.current(stamp, early), true);
+    assert.equal(c.gets, 3, 'no second round');
+    // A counter the early read did not cover is read then.
+    assert.equal(await g.current(stamp, await g.read(['host'])), true);
+    assert.equal(c.gets, 5);
+    await g.bump(['tag']);
+    assert.equal(await g.current(stamp, await g.read(['host', 'tag'])), false);
+  });
+
   it('a cache failure is neither current nor moved', async () => {
     const failing: CounterStore = { getRaw: async () => 'error', incr: async () => 'error' };
     const g = new Generations(failing, 0);
