@@ -81,7 +81,13 @@ interface Pipeline {
 function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: CacheStore | null): Pipeline {
   const rules = compileRules(cfg);
   const l1 = new L1Cache(cfg.cache.l1.maxBytes, cfg.cache.l1.ttlMs);
-  const cache = store ? new CacheAccess(store, metrics, logger, l1.enabled ? l1 : undefined) : null;
+  const cache = store
+    ? new CacheAccess(store, metrics, logger, l1.enabled ? l1 : undefined, {
+        maxItemSize: cfg.cache.memcached.maxItemSize,
+        // Purge counters are reused in-process no longer than L1 entries are: the same bound.
+        generationCacheMs: l1.enabled ? cfg.cache.l1.ttlMs : 0,
+      })
+    : null;
   const backend = new BackendProxy(cfg.backend.url, cfg.backend.timeoutMs);
   // MogileFS and static servers (issue 4): built when configured, used by their routes.
   const trackers = cfg.mogile.trackers.length > 0 ? new MogileTrackers({ trackers: cfg.mogile.trackers, timeoutMs: cfg.mogile.timeoutMs, memoTtlMs: cfg.mogile.memoTtlMs }) : undefined;

@@ -49,6 +49,10 @@ export interface RunMeasure {
   serverCoreOthers?: number;
   /** wrk's own CPU over the run, 1 = one core: near 1, wrk was the limit. */
   wrkCpuShare?: number;
+  /** Share of wrk's core used by others than wrk and the bench itself, softirq aside (0..1): noise. */
+  wrkCoreOthers?: number;
+  /** Earlier attempts at this run thrown away because other processes disturbed them. */
+  discardedAttempts?: number;
 }
 
 export type RowStatus = 'ok' | 'not installed' | 'failed';

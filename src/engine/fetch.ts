@@ -21,7 +21,7 @@ import { backendRequestHeaders, responseHeadersFromRaw } from '../policy/forward
 import { decideStore } from '../policy/decide-store.js';
 import { acceptsGzip, isCompressible } from '../policy/encoding.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
-import { freshness, memcachedExptime, storeTtlSeconds } from '../policy/freshness.js';
+import { freshness, storeTtlSeconds } from '../policy/freshness.js';
 import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
 import type { Entry } from '../store/entry-codec.js';
 import { generationKeys, tagsOf } from '../policy/tags.js';
@@ -432,7 +432,8 @@ export class Fetcher {
   store(key: string, entry: Entry, ttl: number, mayStore?: MayStore, stamps?: Stamps): Promise<boolean> {
     const cache = this.cache;
     if (!cache) return Promise.resolve(false);
-    const exptime = memcachedExptime(storeTtlSeconds(ttl, this.rules.windows), this.now());
+    // Relative seconds: the store converts lifetimes over memcached's 30-day limit itself.
+    const exptime = Math.max(1, storeTtlSeconds(ttl, this.rules.windows));
     const p = (async () => {
       // A PURGE that came while this answer was on its way wins: the answer predates it.
       if (mayStore && !(await mayStore())) {

@@ -41,7 +41,8 @@ export class L1Cache {
   set(key: string, entry: Entry): void {
     if (!this.enabled) return;
     // A gzip entry also holds its inflated body once an identity client asked for it.
-    const inflated = entry.gzip ? (entry.identityLength ?? entry.body.length * 4) : 0;
+    // A chunked entry's index holds no body here: its chunks are read from memcached.
+    const inflated = entry.gzip && !entry.chunks ? (entry.identityLength ?? entry.body.length * 4) : 0;
     const size = entry.body.length + inflated + 512;
     if (size > this.maxBytes / 4) return; // one object must not wash out the hot set
     const old = this.slots.get(key);
