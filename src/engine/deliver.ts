@@ -35,6 +35,7 @@ interface Prepared {
   base: string[];
   notModified: string[];
   identity?: Buffer;
+  inflating?: Promise<Buffer>;
 }
 
 const prepared = new WeakMap<Entry, Prepared>();
@@ -70,8 +71,10 @@ export async function identityBody(entry: Entry): Promise<Buffer> {
   if (!entry.gzip) return entry.body;
   const p = prepare(entry);
   if (p.identity) return p.identity;
-  p.identity = entry.body.length <= SYNC_INFLATE_LIMIT ? zlib.gunzipSync(entry.body) : await gunzipAsync(entry.body);
-  return p.identity;
+  if (entry.body.length <= SYNC_INFLATE_LIMIT) return (p.identity = zlib.gunzipSync(entry.body));
+  // Concurrent identity clients of one large entry share one inflate.
+  p.inflating ??= gunzipAsync(entry.body).then((b) => (p.identity = b));
+  return p.inflating;
 }
 
 /** Writes the whole answer; resolves to the number of body bytes sent. */
