@@ -189,10 +189,12 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
   // under a request, and the old pipeline knows when it has nothing left to do.
   const onRequest: http.RequestListener = (req, res) => {
     const p = current;
+    // Answered in full already (an L1 hit): nothing stays in flight.
+    if (p.engine.hitNow(req, res)) return;
     p.inFlight++;
-    metrics.inFlight.inc();
+    metrics.requestsInFlight++;
     res.once('close', () => {
-      metrics.inFlight.dec();
+      metrics.requestsInFlight--;
       if (--p.inFlight === 0) p.idle?.();
     });
     p.engine.handle(req, res);

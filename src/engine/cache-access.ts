@@ -60,6 +60,12 @@ export class CacheAccess {
   ) {
     this.maxItemSize = opts.maxItemSize ?? 1024 * 1024;
     this.generations = new Generations(this, opts.generationCacheMs ?? 0);
+    if (l1) l1.onRenew = (key) => void this.renew(key).catch((err) => this.logger.error({ err, key }, 'L1 renewal failed inside memfront'));
+  }
+
+  /** The in-process copy of the entry, when there is one: no I/O, so the hit path need not wait. */
+  hot(key: string): Entry | undefined {
+    return this.l1?.get(key);
   }
 
   async lookup(key: string): Promise<Lookup> {
@@ -67,6 +73,12 @@ export class CacheAccess {
     // other processes' are seen within its ttlMs, as for a path PURGE.
     const hot = this.l1?.get(key);
     if (hot) return { kind: 'found', entry: hot, size: hot.body.length };
+    return this.read(key);
+  }
+
+  /** The store's answer for the key (kept in L1 when found). */
+  private async read(key: string): Promise<Lookup> {
+    const ticket = this.l1?.ticket();
     // The counters the entry recorded last time are read alongside it (on its own memcached
     // server: one round trip for both), not after it.
     const hint = this.counterHints.get(key);
@@ -79,7 +91,10 @@ export class CacheAccess {
       return { kind: 'error' };
     }
     if (value === null) return { kind: 'absent' };
-    let entry = decodeEntry(value);
+    // The same bytes as the L1 copy: its Entry is kept, and with it what deliver.ts prepared
+    // for it (header lists, the inflated body).
+    const same = this.l1?.unchanged(key, value);
+    let entry = same ?? decodeEntry(value);
     if (!entry) {
       if (isOlderEntry(value)) return { kind: 'absent' };
       this.metrics.cacheErrors.inc({ op: 'get', code: 'MF_ENTRY_CORRUPT' });
@@ -92,9 +107,17 @@ export class CacheAccess {
       if (current === 'error') return { kind: 'error' };
       if (!current) return { kind: 'invalidated' };
     }
-    if (entry.chunks) entry = this.withReader(key, entry);
-    this.l1?.set(key, entry);
+    if (entry.chunks && !same) entry = this.withReader(key, entry);
+    this.l1?.set(key, entry, value, ticket);
     return { kind: 'found', entry, size: value.length };
+  }
+
+  /** L1 asked for a hot entry to be read again before it runs out (l1-cache.ts). */
+  private async renew(key: string): Promise<void> {
+    const r = await this.read(key);
+    if (r.kind === 'error') this.l1?.renewFailed(key);
+    // Gone, purged by tag or unreadable in the store: gone here too, at once.
+    else if (r.kind !== 'found') this.l1?.delete(key);
   }
 
   private hintCounters(key: string, tags: Record<string, number>, hint: string[] | undefined): void {
@@ -113,7 +136,7 @@ export class CacheAccess {
     if (value.length > this.maxItemSize) return this.saveChunked(key, entry, exptimeSeconds);
     // In L1 from the start of the write, so the next request in this process is a hit
     // even before memcached has answered; out again if the write did not happen.
-    this.l1?.set(key, entry);
+    this.l1?.set(key, entry, value);
     try {
       const ok = await this.store.set(key, value, exptimeSeconds);
       if (!ok) this.l1?.delete(key);
@@ -279,7 +302,7 @@ export class CacheAccess {
     this.metrics.storedBytes.observe(value.length + bodyBytes);
     // The index alone goes to L1 (a few hundred bytes): its chunks are read from the store,
     // and being this write's own, they are its bytes or missing, never another's.
-    this.l1?.set(key, this.withReader(key, indexEntry));
+    this.l1?.set(key, this.withReader(key, indexEntry), value);
     return true;
   }
 

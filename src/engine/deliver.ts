@@ -5,11 +5,26 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Entry } from '../store/entry-codec.js';
-import { acceptsGzip } from '../policy/encoding.js';
+import { acceptsGzip as parseAcceptsGzip } from '../policy/encoding.js';
 import { conditionalStatus, parseRange } from '../policy/conditional.js';
 import { deliverChunked } from './deliver-chunked.js';
 
 const gunzipAsync = promisify(zlib.gunzip);
+
+// Clients send a handful of distinct Accept-Encoding values; parsing one per answer showed in profiles.
+const gzipVerdicts = new Map<string, boolean>();
+const GZIP_VERDICTS_MAX = 256;
+
+function acceptsGzip(v: string | string[] | undefined): boolean {
+  if (typeof v !== 'string') return parseAcceptsGzip(v);
+  let yes = gzipVerdicts.get(v);
+  if (yes === undefined) {
+    yes = parseAcceptsGzip(v);
+    if (gzipVerdicts.size >= GZIP_VERDICTS_MAX) gzipVerdicts.clear();
+    gzipVerdicts.set(v, yes);
+  }
+  return yes;
+}
 /** Below this, inflating on the event loop is cheaper than a trip to the thread pool. */
 const SYNC_INFLATE_LIMIT = 64 * 1024;
 
@@ -28,14 +43,25 @@ export interface DeliverInfo {
 
 /**
  * What an entry's answers share, worked out once per entry object (an L1 entry serves many
- * requests): the stored headers filtered and Vary-adjusted, the 304 subset, and the
- * inflated body for identity clients of a gzip-stored entry.
+ * requests): the stored headers filtered and Vary-adjusted, the 304 subset, the inflated body
+ * for identity clients of a gzip-stored entry, and the last full header list of a plain 200
+ * for each representation (Age and Cache-Status change once a second at most, so most
+ * answers reuse it as it is).
  */
 interface Prepared {
   base: string[];
   notModified: string[];
   identity?: Buffer;
   inflating?: Promise<Buffer>;
+  gzipHead?: Head;
+  identityHead?: Head;
+}
+
+interface Head {
+  age: string;
+  xCache: string;
+  cacheStatus: string;
+  headers: string[];
 }
 
 const prepared = new WeakMap<Entry, Prepared>();
@@ -68,10 +94,20 @@ function prepare(entry: Entry): Prepared {
 }
 
 export async function identityBody(entry: Entry): Promise<Buffer> {
+  return identityNow(entry) ?? inflateLater(entry);
+}
+
+/** The identity body when it is at hand or cheap to make here; undefined when it takes the thread pool. */
+function identityNow(entry: Entry): Buffer | undefined {
   if (!entry.gzip) return entry.body;
   const p = prepare(entry);
   if (p.identity) return p.identity;
   if (entry.body.length <= SYNC_INFLATE_LIMIT) return (p.identity = zlib.gunzipSync(entry.body));
+  return undefined;
+}
+
+function inflateLater(entry: Entry): Promise<Buffer> {
+  const p = prepare(entry);
   // Concurrent identity clients of one large entry share one inflate.
   p.inflating ??= gunzipAsync(entry.body).then((b) => (p.identity = b));
   return p.inflating;
@@ -81,27 +117,59 @@ export async function identityBody(entry: Entry): Promise<Buffer> {
 export async function deliverEntry(req: IncomingMessage, res: ServerResponse, entry: Entry, info: DeliverInfo): Promise<number> {
   // An index item: its body is streamed from its chunks (may reject with EntryGone, see chunks.ts).
   if (entry.chunks) return deliverChunked(req, res, entry, info);
+  const sent = deliverNow(req, res, entry, info);
+  if (sent !== undefined) return sent;
+  await inflateLater(entry);
+  return deliverNow(req, res, entry, info)!;
+}
+
+/**
+ * deliverEntry without waiting: writes the whole answer and returns the body bytes sent, or
+ * returns undefined having written nothing when the answer needs the entry's chunks or a
+ * large inflate first.
+ */
+export function deliverNow(req: IncomingMessage, res: ServerResponse, entry: Entry, info: DeliverInfo): number | undefined {
+  if (entry.chunks) return undefined;
   const p = prepare(entry);
-  const age = String(Math.max(0, Math.floor((info.now - entry.storedAt) / 1000)));
-  const ours = ['Age', age, 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];
-  if (info.extra) for (const [k, v] of info.extra) ours.push(k, v);
   const h = req.headers;
   const cacheableStatus = entry.status === 200;
+  const head = req.method === 'HEAD';
+  const conditional = cacheableStatus && (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined);
+  const rangeHeader = cacheableStatus ? h.range : undefined;
 
-  if (
-    cacheableStatus &&
-    (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) &&
-    conditionalStatus({ etag: entry.etag, lastModified: entry.lastModified }, h) === 304
-  ) {
+  if (!conditional && rangeHeader === undefined && !info.extra) {
+    // The common answer: a plain 200 (or the stored status) with a header list kept per entry.
+    const gzip = entry.gzip && acceptsGzip(h['accept-encoding']);
+    const body = gzip ? entry.body : identityNow(entry);
+    if (body === undefined) return undefined;
+    const age = ageOf(entry, info.now);
+    let last = gzip ? p.gzipHead : p.identityHead;
+    if (!last || last.age !== age || last.xCache !== info.xCache || last.cacheStatus !== info.cacheStatus) {
+      const ours = ['Age', age, 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];
+      if (gzip) ours.push('Content-Encoding', 'gzip');
+      if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
+      ours.push('Content-Length', String(body.length));
+      last = { age, xCache: info.xCache, cacheStatus: info.cacheStatus, headers: p.base.concat(ours) };
+      if (gzip) p.gzipHead = last;
+      else p.identityHead = last;
+    }
+    res.writeHead(entry.status, last.headers);
+    res.end(head ? undefined : body);
+    return head ? 0 : body.length;
+  }
+
+  const ours = ['Age', ageOf(entry, info.now), 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];
+  if (info.extra) for (const [k, v] of info.extra) ours.push(k, v);
+
+  if (conditional && conditionalStatus({ etag: entry.etag, lastModified: entry.lastModified }, h) === 304) {
     res.writeHead(304, p.notModified.concat(ours));
     res.end();
     return 0;
   }
 
-  const head = req.method === 'HEAD';
-  const rangeHeader = cacheableStatus ? h.range : undefined;
   if (rangeHeader !== undefined) {
-    const identity = await identityBody(entry);
+    const identity = identityNow(entry);
+    if (identity === undefined) return undefined;
     const range = parseRange(rangeHeader, identity.length);
     if (range === 'unsatisfiable') {
       res.writeHead(416, p.base.concat(ours, ['Content-Range', `bytes */${identity.length}`, 'Content-Length', '0']));
@@ -119,16 +187,21 @@ export async function deliverEntry(req: IncomingMessage, res: ServerResponse, en
     }
   }
 
-  let body: Buffer;
+  let body: Buffer | undefined;
   if (entry.gzip && acceptsGzip(h['accept-encoding'])) {
     body = entry.body;
     ours.push('Content-Encoding', 'gzip');
   } else {
-    body = await identityBody(entry);
+    body = identityNow(entry);
+    if (body === undefined) return undefined;
   }
   if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
   ours.push('Content-Length', String(body.length));
   res.writeHead(entry.status, p.base.concat(ours));
   res.end(head ? undefined : body);
   return head ? 0 : body.length;
+}
+
+function ageOf(entry: Entry, now: number): string {
+  return String(Math.max(0, Math.floor((now - entry.storedAt) / 1000)));
 }

@@ -501,6 +501,11 @@ export class Fetcher {
    * Offload (contract: "Offload route"): a stored entry worth offloading is answered with the
    * redirect instead of its body. False when this request is not to be redirected.
    */
+  /** Whether an offload route covers this request (the synchronous hit path leaves those to lookup). */
+  offloadTarget(req: Ctx['req']): boolean {
+    return this.offload.targetFor(req) !== undefined;
+  }
+
   offloadStored(ctx: Ctx, entry: Entry, ttl: number): boolean {
     const target = this.offload.targetFor(ctx.req);
     if (!target || !worthOffloading(target, entry.status, entrySize(entry))) return false;

@@ -34,7 +34,7 @@ import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../p
 import { logRequest } from '../log.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { CacheAccess } from './cache-access.js';
-import { deliverEntry } from './deliver.js';
+import { deliverEntry, deliverNow } from './deliver.js';
 import { isEntryGone } from './chunks.js';
 import type { Rules } from './rules.js';
 import { SingleFlight, type FlightToken } from './single-flight.js';
@@ -103,6 +103,40 @@ export class Engine {
     const backendMs = d.rules.cfg.backend.timeoutMs;
     this.leaseWaitMs = backendMs + LEASE_TTL_SECONDS * 1000;
     this.flightWaitMs = this.leaseWaitMs + backendMs;
+  }
+
+  /**
+   * The hot path, tried before anything else: a fresh entry in the in-process tier answers
+   * before this returns, with no promise, listener or context object per request. Anything
+   * less plain (no L1 copy, not fresh, chunks, offload, a large inflate still to do) returns
+   * false having written nothing, and the request takes the state machine (handle), whose
+   * decisions this repeats: same key, same freshness, same answer.
+   */
+  hitNow(req: IncomingMessage, res: ServerResponse): boolean {
+    const cache = this.d.cache;
+    const rules = this.d.rules;
+    if (cache === null || !rules.cfg.cache.enabled) return false;
+    const url = req.url;
+    if (url === undefined || (req.method !== 'GET' && req.method !== 'HEAD') || !checkRequestTarget(url).ok) return false;
+    if (!classifyRequest({ method: req.method, headers: req.headers }, { sessionCookie: rules.sessionCookie }).cacheable) return false;
+    const started = performance.now();
+    const trusted = rules.anyTrusted && rules.trustedPeer(req.socket.remoteAddress ?? '');
+    const scheme = trusted && firstValue(req.headers['x-forwarded-proto']) === 'https' ? 'https' : 'http';
+    const entry = cache.hot(rules.keyFor(scheme, (req.headers.host ?? '').toLowerCase(), url));
+    if (entry === undefined || entry.chunks) return false;
+    const now = this.now();
+    if (freshness(entry, now, rules.windows) !== 'fresh' || this.d.fetcher.offloadTarget(req)) return false;
+    const ttl = Math.max(0, Math.floor((entry.staleAt - now) / 1000));
+    const bytes = deliverNow(req, res, entry, { xCache: 'HIT', cacheStatus: hitStatus(ttl), now });
+    if (bytes === undefined) return false;
+    const route = this.d.fetcher.routeName(url);
+    const ms = performance.now() - started;
+    this.d.metrics.request('hit', route, ms / 1000, bytes);
+    if (this.d.logger.isLevelEnabled('info')) {
+      const reqId = (trusted && firstValue(req.headers['x-request-id'])) || randomUUID();
+      logRequest(this.d.logger, { method: req.method, url, status: res.statusCode, cache: 'hit', route, ms: Math.round(ms * 100) / 100, bytes, reqId });
+    }
+    return true;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -239,7 +273,7 @@ export class Engine {
       try {
         ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
           xCache: 'HIT',
-          cacheStatus: formatCacheStatus({ hit: true, ttl }),
+          cacheStatus: hitStatus(ttl),
           now,
         });
       } catch (err) {
@@ -512,6 +546,19 @@ export class Engine {
       detail: ctx.detail,
     });
   }
+}
+
+// `memfront; hit; ttl=N` for the ttls seen lately: every hit sends one.
+const hitStatuses = new Map<number, string>();
+
+function hitStatus(ttl: number): string {
+  let v = hitStatuses.get(ttl);
+  if (v === undefined) {
+    v = formatCacheStatus({ hit: true, ttl });
+    if (hitStatuses.size >= 4096) hitStatuses.clear();
+    hitStatuses.set(ttl, v);
+  }
+  return v;
 }
 
 function firstValue(v: string | string[] | undefined): string | undefined {

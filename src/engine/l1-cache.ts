@@ -1,19 +1,42 @@
 // The in-process hot tier in front of memcached. An entry is served from here for at most
-// ttlMs after it was read from or written to memcached, so a PURGE or an update made
-// elsewhere is seen everywhere within that bound; this process's PURGE deletes at once.
-// Bounded in bytes, least recently used first out.
+// ttlMs after the read (or write) of memcached that produced it began, so a PURGE or an
+// update made elsewhere is seen everywhere within that bound; this process's PURGE deletes at
+// once. Bounded in bytes, least recently used first out.
+//
+// A hot entry is renewed before it runs out: the first hit past half its ttlMs asks the owner
+// (CacheAccess) to read memcached again, once, in the background. Without it every hot key
+// fell out of L1 once per ttlMs and all the requests arriving until memcached answered took
+// the slow path together (measured: ~15% more CPU per hit and p99 up from 3 to 10+ ms).
 import type { Entry } from '../store/entry-codec.js';
 
 interface Slot {
   entry: Entry;
-  /** When it was read from or written to the shared store (ms). */
+  /** The stored bytes it was decoded from, when read from the store: an unchanged re-read keeps `entry`. */
+  raw?: Buffer;
+  /** When the store read or write it came from began (ms). */
   at: number;
   size: number;
+  /** When it last moved to the young end of the LRU order (ms). */
+  touched: number;
+  /** A background re-read of it is under way. */
+  renewing: boolean;
 }
+
+/** Taken before a store read; the read's result is kept only if nothing was deleted meanwhile. */
+export interface L1Ticket {
+  at: number;
+  deletes: number;
+}
+
+const TOUCH_MS = 100;
 
 export class L1Cache {
   private readonly slots = new Map<string, Slot>();
   private bytes = 0;
+  /** Counts delete() and clear(): a read that began before one may hold what it removed. */
+  private deletes = 0;
+  /** Set by the owner: re-read this key from the store and set() it (or delete() it when gone). */
+  onRenew?: (key: string) => void;
 
   constructor(
     private readonly maxBytes: number,
@@ -28,18 +51,37 @@ export class L1Cache {
   get(key: string): Entry | undefined {
     const slot = this.slots.get(key);
     if (!slot) return undefined;
-    if (this.now() - slot.at > this.ttlMs) {
+    const now = this.now();
+    const age = now - slot.at;
+    if (age > this.ttlMs) {
       this.drop(key, slot);
       return undefined;
     }
-    // Map order is the LRU order: move to the young end.
-    this.slots.delete(key);
-    this.slots.set(key, slot);
+    if (age * 2 > this.ttlMs && !slot.renewing && this.onRenew) {
+      slot.renewing = true;
+      this.onRenew(key);
+    }
+    // Map order is the LRU order: move to the young end, at most every TOUCH_MS per entry
+    // (a hot entry would otherwise be moved on every hit).
+    if (now - slot.touched >= TOUCH_MS) {
+      slot.touched = now;
+      this.slots.delete(key);
+      this.slots.set(key, slot);
+    }
     return slot.entry;
   }
 
-  set(key: string, entry: Entry): void {
+  ticket(): L1Ticket {
+    return { at: this.now(), deletes: this.deletes };
+  }
+
+  /**
+   * Keeps an entry. With a ticket (a store read), `at` is when the read began, and nothing is
+   * kept if a delete or clear happened since: the read may have returned what it removed.
+   */
+  set(key: string, entry: Entry, raw?: Buffer, ticket?: L1Ticket): void {
     if (!this.enabled) return;
+    if (ticket && ticket.deletes !== this.deletes) return;
     // A gzip entry also holds its inflated body once an identity client asked for it.
     // A chunked entry's index holds no body here: its chunks are read from memcached.
     const inflated = entry.gzip && !entry.chunks ? (entry.identityLength ?? entry.body.length * 4) : 0;
@@ -47,7 +89,8 @@ export class L1Cache {
     if (size > this.maxBytes / 4) return; // one object must not wash out the hot set
     const old = this.slots.get(key);
     if (old) this.drop(key, old);
-    this.slots.set(key, { entry, at: this.now(), size });
+    const now = this.now();
+    this.slots.set(key, { entry, raw, at: ticket?.at ?? now, size, touched: now, renewing: false });
     this.bytes += size;
     for (const [k, s] of this.slots) {
       if (this.bytes <= this.maxBytes) break;
@@ -55,7 +98,20 @@ export class L1Cache {
     }
   }
 
+  /** The entry held for this key when it was decoded from exactly these bytes. */
+  unchanged(key: string, raw: Buffer): Entry | undefined {
+    const slot = this.slots.get(key);
+    return slot?.raw !== undefined && slot.raw.equals(raw) ? slot.entry : undefined;
+  }
+
+  /** A renewal could not read the store: the entry runs out at its time, and the next hit past half may try again. */
+  renewFailed(key: string): void {
+    const slot = this.slots.get(key);
+    if (slot) slot.renewing = false;
+  }
+
   delete(key: string): boolean {
+    this.deletes++;
     const slot = this.slots.get(key);
     if (!slot) return false;
     this.drop(key, slot);
@@ -63,6 +119,7 @@ export class L1Cache {
   }
 
   clear(): void {
+    this.deletes++;
     this.slots.clear();
     this.bytes = 0;
   }

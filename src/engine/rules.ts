@@ -9,6 +9,8 @@ export interface Rules {
   sessionCookie: (name: string) => boolean;
   ignoreQueryParam: (name: string) => boolean;
   trustedPeer: (ip: string) => boolean;
+  /** trustedProxies is not empty: without it the peer's address need not even be looked up. */
+  anyTrusted: boolean;
   purgeAllowed: (ip: string) => boolean;
   store: {
     statuses: number[];
@@ -45,6 +47,7 @@ export function compileRules(cfg: Config): Rules {
     sessionCookie: compileGlobs(c.sessionCookies),
     ignoreQueryParam,
     trustedPeer: compileCidrs(cfg.trustedProxies),
+    anyTrusted: cfg.trustedProxies.length > 0,
     purgeAllowed: compileCidrs(cfg.admin.purgeAllow),
     store: {
       statuses: c.statuses,

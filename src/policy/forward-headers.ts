@@ -69,7 +69,20 @@ export function compileCidrs(cidrs: string[]): (ip: string) => boolean {
       throw new ConfigError(`invalid CIDR "${cidr}"`, { cause });
     }
   }
+  // Peers are few (load balancers, the proxies in front): BlockList.check builds a
+  // SocketAddress per call, so each peer's verdict is kept.
+  const verdicts = new Map<string, boolean>();
   return (ip) => {
+    let yes = verdicts.get(ip);
+    if (yes === undefined) {
+      yes = matches(ip);
+      if (verdicts.size >= 1024) verdicts.clear();
+      verdicts.set(ip, yes);
+    }
+    return yes;
+  };
+
+  function matches(ip: string): boolean {
     const addr = stripZone(ip);
     const family = isIP(addr);
     if (family === 0) return false;
@@ -77,7 +90,7 @@ export function compileCidrs(cidrs: string[]): (ip: string) => boolean {
     // Either spelling of a mapped address matches either kind of rule.
     const v4 = unmapIPv4(addr);
     return v4 !== addr && list.check(v4, 'ipv4');
-  };
+  }
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`, so the backend sees the address the client has. */

@@ -2,7 +2,7 @@
 // cache.l1.ttlMs after they were read from or written to memcached.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
+import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { get as rawGet, sleep, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
 
 let mc: MemcachedProcess;
@@ -80,4 +80,37 @@ describe('L1 tier', () => {
     }
   });
 
+  it('serves a key hit without pause from L1: a few memcached reads per ttlMs, not one per request', async () => {
+    // After the test before, memcached is back but may not be in use again yet.
+    await until(async () => (await get(a.url + '/steady')).headers['x-cache'] === 'HIT', 10_000, 'memcached back in use');
+    const gets = async () => Number(/STAT cmd_get (\d+)/.exec(await memcachedCommand(mc.port, 'stats\r\n', 'END\r\n'))![1]);
+    const before = await gets();
+    const fetched = backend.count('/steady');
+    const started = Date.now();
+    let requests = 0;
+    while (Date.now() - started < TTL_MS * 3) {
+      const r = await get(a.url + '/steady');
+      assert.equal(r.headers['x-cache'], 'HIT');
+      requests++;
+    }
+    const reads = (await gets()) - before;
+    // Renewals (about two per ttlMs, see l1-renewal.test.ts) keep it fresh from memcached.
+    assert.ok(requests > 50, `only ${requests} requests made`);
+    assert.ok(reads >= 1 && reads <= 12, `${reads} memcached reads for ${requests} hits`);
+    assert.equal(backend.count('/steady'), fetched);
+  });
+
+  it('a renewal finds an update made elsewhere within ttlMs', async () => {
+    await until(async () => (await get(a.url + '/updated')).headers['x-cache'] === 'HIT', 10_000, 'memcached back in use');
+    await until(async () => (await get(b.url + '/updated')).headers['x-cache'] === 'HIT', 10_000, 'memcached back in use at b');
+    // b fetches and stores a new version (a PURGE at b drops b's copy and memcached's).
+    assert.equal((await get(b.url + '/updated', { method: 'PURGE' })).status, 200);
+    const v2 = await get(b.url + '/updated');
+    assert.match(v2.body.toString(), /^page \/updated v[2-9]$/);
+    const fresh = v2.body.toString();
+    await b.mf.settled();
+    const storedAt = Date.now();
+    await until(async () => (await get(a.url + '/updated')).body.toString() === fresh, TTL_MS + 1000, 'a to see the new version');
+    assert.ok(Date.now() - storedAt <= TTL_MS + 250, `a saw it after ${Date.now() - storedAt} ms`);
+  });
 });

@@ -18,8 +18,10 @@ describe('L1 cache', () => {
   });
 
   it('evicts least recently used entries past maxBytes', () => {
-    const l1 = new L1Cache(5 * (100 + 512), 10_000, () => 0);
+    let now = 0;
+    const l1 = new L1Cache(5 * (100 + 512), 10_000, () => now);
     for (const k of ['a', 'b', 'c', 'd', 'e']) l1.set(k, entry(100));
+    now += 100; // a hit moves an entry at most every 100 ms
     assert.ok(l1.get('a')); // a is now the youngest
     l1.set('f', entry(100));
     assert.equal(l1.get('b'), undefined);
@@ -44,5 +46,63 @@ describe('L1 cache', () => {
     assert.equal(l1.delete('k'), true);
     assert.equal(l1.delete('k'), false);
     assert.equal(l1.size.bytes, 0);
+  });
+
+  it('asks once for a hot entry to be renewed past half its ttl, and again only after a failed renewal', () => {
+    let now = 0;
+    const l1 = new L1Cache(1 << 20, 1000, () => now);
+    const asked: string[] = [];
+    l1.onRenew = (key) => asked.push(key);
+    l1.set('k', entry(10));
+    now = 500;
+    assert.ok(l1.get('k'));
+    assert.deepEqual(asked, []);
+    now = 501;
+    assert.ok(l1.get('k'));
+    assert.ok(l1.get('k'));
+    assert.deepEqual(asked, ['k']);
+    l1.renewFailed('k');
+    assert.ok(l1.get('k'));
+    assert.deepEqual(asked, ['k', 'k']);
+    // Renewed: served for another ttlMs from the renewal's read, and asked again only past half of it.
+    const ticket = l1.ticket(); // the renewal's read begins at 501
+    l1.set('k', entry(10), Buffer.from('raw'), ticket);
+    now = 1001;
+    assert.ok(l1.get('k'));
+    assert.deepEqual(asked, ['k', 'k']);
+    now = 1002;
+    assert.ok(l1.get('k'));
+    assert.deepEqual(asked, ['k', 'k', 'k']);
+    now = 1502;
+    assert.equal(l1.get('k'), undefined);
+  });
+
+  it('counts ttl from when the read began, and keeps nothing from a read that a delete overtook', () => {
+    let now = 0;
+    const l1 = new L1Cache(1 << 20, 1000, () => now);
+    const before = l1.ticket();
+    now = 300; // the store answered 300 ms later
+    l1.set('k', entry(10), Buffer.from('v1'), before);
+    now = 1001;
+    assert.equal(l1.get('k'), undefined, 'served past ttlMs after its read began');
+
+    const raced = l1.ticket();
+    l1.delete('other'); // a purge while the read was under way
+    l1.set('k', entry(10), Buffer.from('v1'), raced);
+    assert.equal(l1.get('k'), undefined);
+    const cleared = l1.ticket();
+    l1.clear();
+    l1.set('k', entry(10), Buffer.from('v1'), cleared);
+    assert.equal(l1.get('k'), undefined);
+  });
+
+  it('recognises an unchanged re-read by its bytes', () => {
+    const l1 = new L1Cache(1 << 20, 1000, () => 0);
+    const e = entry(10);
+    l1.set('k', e, Buffer.from('stored bytes'));
+    assert.equal(l1.unchanged('k', Buffer.from('stored bytes')), e);
+    assert.equal(l1.unchanged('k', Buffer.from('other bytes!')), undefined);
+    l1.set('w', entry(10)); // written by us without its bytes: never "unchanged"
+    assert.equal(l1.unchanged('w', Buffer.alloc(0)), undefined);
   });
 });
