@@ -76,7 +76,7 @@ export function parseHitsCompareOptions(argv: readonly string[], pinned: boolean
     urls,
     durationS: numberFlag(argv, 'duration', quick ? 3 : 10),
     rounds: Math.max(1, numberFlag(argv, 'rounds', quick ? 1 : 3)),
-    warmupS: numberFlag(argv, 'warmup', quick ? 1 : 2),
+    warmupS: numberFlag(argv, 'warmup', quick ? 1 : 5),
     // One wrk thread on its own core answers far more than one server core can serve.
     threads: numberFlag(argv, 'threads', pinned ? 1 : 2),
     maxNoise: numberFlag(argv, 'max-noise', 0.1),
@@ -349,7 +349,8 @@ bench-results/hits-compare-<time>.json and .md.
   --urls N           distinct URLs wrk rotates over, all warmed to hits first (default 100)
   --duration S       seconds per run (default 10; --quick 3)
   --rounds N         interleaved rounds; medians are reported (default 3; --quick 1)
-  --warmup S         an unmeasured wrk run per row first (default 2; --quick 1)
+  --warmup S         an unmeasured wrk run per row first (default 5: V8 takes a few seconds
+                     to reach steady speed on memfront's hit path; --quick 1)
   --threads N        wrk threads (default 1 when pinned)
   --max-noise F      a run in which other processes took more than this share of the server's
                      or wrk's core is repeated (default 0.1)

@@ -107,8 +107,11 @@ export class CacheAccess {
       if (current === 'error') return { kind: 'error' };
       if (!current) return { kind: 'invalidated' };
     }
-    if (entry.chunks && !same) entry = this.withReader(key, entry);
-    this.l1?.set(key, entry, value, ticket);
+    if (same) this.l1!.refresh(key, ticket!);
+    else {
+      if (entry.chunks) entry = this.withReader(key, entry);
+      this.l1?.set(key, entry, value, ticket);
+    }
     return { kind: 'found', entry, size: value.length };
   }
 

@@ -98,6 +98,19 @@ export class L1Cache {
     }
   }
 
+  /**
+   * A re-read found the held entry unchanged: it is served for another ttlMs from the read's
+   * start, keeping its slot and bytes (no new objects to age into the old generation).
+   * False when it is no longer held or a delete overtook the read.
+   */
+  refresh(key: string, ticket: L1Ticket): boolean {
+    const slot = this.slots.get(key);
+    if (!slot || ticket.deletes !== this.deletes) return false;
+    slot.at = ticket.at;
+    slot.renewing = false;
+    return true;
+  }
+
   /** The entry held for this key when it was decoded from exactly these bytes. */
   unchanged(key: string, raw: Buffer): Entry | undefined {
     const slot = this.slots.get(key);

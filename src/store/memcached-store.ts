@@ -18,7 +18,10 @@ import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
 import type { CacheStore, StoreServerStatus } from './cache-store.js';
+import { installMemjsReader } from './memjs-reader.js';
 import { HashRing } from './ring.js';
+
+installMemjsReader();
 
 export interface StoreLogger {
   warn(obj: object, msg?: string): void;
@@ -193,8 +196,11 @@ export class MemcachedStore implements CacheStore {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    // memjs's value is a view of its read buffer: returned as is, no copy.
+    // memjs's value is a view of the bytes read from the socket (memjs-reader.ts): returned
+    // as is, unless it is a small part of a larger read (other answers came with it), which
+    // an entry kept in L1 would otherwise hold whole.
     const { value } = await this.call(key, 'get', (c) => c.get(key));
+    if (value !== null && value.buffer.byteLength > 2 * value.length + 4096) return Buffer.from(value);
     return value;
   }
 
