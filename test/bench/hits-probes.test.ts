@@ -38,7 +38,7 @@ test('/proc/stat: busy is everything but idle and iowait, per CPU; the share is 
 
 test('options: issue 8 defaults, --quick is 3 s x 1 round, bad sizes refused', () => {
   assert.deepEqual(parseHitsCompareOptions([], true), {
-    sizes: [10240, 102400], connections: 50, urls: 100, durationS: 10, rounds: 3, warmupS: 2, threads: 1, maxNoise: 0.1, attempts: 3, quick: false,
+    sizes: [10240, 102400], connections: 50, urls: 100, durationS: 10, rounds: 3, warmupS: 5, threads: 1, maxNoise: 0.1, attempts: 3, quick: false,
   });
   const q = parseHitsCompareOptions(['--quick'], true);
   assert.equal(q.durationS, 3);
