@@ -9,7 +9,7 @@ import { nginxAvailability, startNginxSrcache } from './nginx-srcache.js';
 import { startVarnish, varnishAvailability } from './varnish.js';
 
 /** varnish stores gzip (do_gzip), varnish-plain stores what the origin sent (identity). */
-export type HitServerKind = 'memfront' | 'bare' | 'nginx' | 'varnish' | 'varnish-plain';
+export type HitServerKind = 'memfront' | 'bare' | 'bare-distinct' | 'nginx' | 'varnish' | 'varnish-plain';
 
 export interface HitServer {
   kind: HitServerKind;
@@ -37,6 +37,7 @@ export function hitServerAvailability(kind: HitServerKind): Availability {
     case 'memfront':
       return { installed: true, version: 'memfront (dist/src/cli.js)' };
     case 'bare':
+    case 'bare-distinct':
       return { installed: true, version: `node:http ${process.version}` };
     case 'nginx':
       return nginxAvailability();
@@ -46,9 +47,10 @@ export function hitServerAvailability(kind: HitServerKind): Availability {
   }
 }
 
-export async function startHitServer(kind: HitServerKind, originUrl: string, size: number, cpu: number | undefined, version: string): Promise<HitServer> {
-  if (kind === 'bare') {
-    const bare = await startConstantServer(size, { cpu, headers: { 'Cache-Control': 'public, max-age=3600' } });
+export async function startHitServer(kind: HitServerKind, originUrl: string, size: number, cpu: number | undefined, version: string, urls = 100): Promise<HitServer> {
+  if (kind === 'bare' || kind === 'bare-distinct') {
+    const distinct = kind === 'bare-distinct' ? urls : 1;
+    const bare = await startConstantServer(size, { cpu, distinct, headers: { 'Cache-Control': 'public, max-age=3600' } });
     return { kind, url: bare.url.replace(/\/$/, ''), pid: bare.pid, sampleChildren: false, companionPids: [], version, output: () => '', close: () => bare.close() };
   }
   const o = { backendUrl: originUrl, cpu };

@@ -40,13 +40,14 @@ export const ROW_SPECS: readonly RowSpec[] = [
   { id: 'memfront-identity', server: 'memfront', headers: {}, cache: true, gzip: false },
   { id: 'memfront-gzip', server: 'memfront', headers: GZIP, cache: true, gzip: true },
   { id: 'bare', server: 'bare', headers: {}, cache: false, gzip: false },
+  { id: 'bare-distinct', server: 'bare-distinct', headers: {}, cache: false, gzip: false },
   { id: 'nginx-identity', server: 'nginx', headers: {}, cache: true, gzip: false },
   { id: 'varnish-identity', server: 'varnish-plain', headers: {}, cache: true, gzip: false },
   { id: 'varnish-gzip', server: 'varnish', headers: GZIP, cache: true, gzip: true },
   { id: 'varnish-gunzip', server: 'varnish', headers: {}, cache: true, gzip: false },
 ];
 
-const SERVER_ORDER: readonly HitServerKind[] = ['memfront', 'bare', 'nginx', 'varnish-plain', 'varnish'];
+const SERVER_ORDER: readonly HitServerKind[] = ['memfront', 'bare', 'bare-distinct', 'nginx', 'varnish-plain', 'varnish'];
 
 export interface HitsCompareOptions {
   sizes: number[];
@@ -228,7 +229,7 @@ async function benchSize(size: number, o: HitsCompareOptions, wrk: string, cpu: 
         continue;
       }
       try {
-        const server = await startHitServer(kind, origin.url, size, cpu.server, avail.version);
+        const server = await startHitServer(kind, origin.url, size, cpu.server, avail.version, o.urls);
         running.things.add(server);
         servers.set(kind, server);
         for (const s of specs) rows.get(s.id)!.detail = avail.version;

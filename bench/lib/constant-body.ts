@@ -4,10 +4,11 @@
 const WORDS = ['cache', 'page', 'server', 'the', 'of', 'and', 'request', 'visitor', 'a', 'to', 'article', 'memory',
   'quietly', 'returns', 'fresh', 'stale', 'garden', 'river', 'in', 'is', 'editor', 'update', 'history', 'market'];
 
-export function constantBody(size: number): Buffer {
+/** `seed` picks another text of the same size and kind (distinct pages for the same bench). */
+export function constantBody(size: number, seed = 0): Buffer {
   const head = '<!DOCTYPE html><html><head><meta charset="UTF-8"><title>bench</title></head><body><p>';
   const tail = '</p></body></html>\n';
-  let state = 0x9e3779b9;
+  let state = (0x9e3779b9 + Math.imul(seed, 0x85ebca6b)) >>> 0 || 1;
   const next = () => {
     // xorshift32: deterministic, no dependency on the demo's generator.
     state ^= state << 13;

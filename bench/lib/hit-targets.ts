@@ -4,12 +4,14 @@
 
 import { median } from './stats.js';
 
-export type HitRowId = 'memfront-identity' | 'memfront-gzip' | 'bare' | 'nginx-identity' | 'varnish-identity' | 'varnish-gzip' | 'varnish-gunzip';
+export type HitRowId = 'memfront-identity' | 'memfront-gzip' | 'bare' | 'bare-distinct' | 'nginx-identity' | 'varnish-identity' | 'varnish-gzip' | 'varnish-gunzip';
 
 export const HIT_ROWS: readonly { id: HitRowId; label: string }[] = [
   { id: 'memfront-identity', label: 'memfront, identity' },
   { id: 'memfront-gzip', label: 'memfront, gzip client (stored gzip as-is)' },
   { id: 'bare', label: 'bare Node server, constant body (ceiling)' },
+  // Context for the identity rows: as many distinct bodies as memfront serves, one per URL.
+  { id: 'bare-distinct', label: 'bare Node server, one body per URL' },
   { id: 'nginx-identity', label: 'nginx srcache+memc, 1 worker, identity' },
   { id: 'varnish-identity', label: 'Varnish, identity (stored identity)' },
   { id: 'varnish-gzip', label: 'Varnish, gzip client (stored gzip as-is)' },
@@ -150,6 +152,7 @@ export interface Ratio {
 const RATIO_PAIRS: readonly [HitRowId, HitRowId][] = [
   ['memfront-identity', 'bare'],
   ['memfront-gzip', 'bare'],
+  ['memfront-identity', 'bare-distinct'],
   ['memfront-identity', 'nginx-identity'],
   ['memfront-identity', 'varnish-identity'],
   ['memfront-gzip', 'varnish-gzip'],

@@ -14,12 +14,15 @@ export interface ConstantServer {
 export interface ConstantServerOptions {
   cpu?: number;
   headers?: Record<string, string>;
+  /** Distinct bodies, one per path (constant-server.ts --distinct). */
+  distinct?: number;
 }
 
 const SCRIPT = fileURLToPath(new URL('./constant-server.js', import.meta.url));
 
 export async function startConstantServer(size: number, opts: ConstantServerOptions = {}): Promise<ConstantServer> {
   const args = [SCRIPT, '--size', String(size)];
+  if (opts.distinct !== undefined) args.push('--distinct', String(opts.distinct));
   for (const [name, value] of Object.entries(opts.headers ?? {})) args.push('--header', `${name}: ${value}`);
   // stdin stays a pipe: when this process dies the pipe closes and the server exits with it.
   const child = pinnedSpawn(opts.cpu, process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });

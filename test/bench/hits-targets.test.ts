@@ -77,6 +77,7 @@ const FULL: SizeResult[] = [
       row('memfront-identity', [23_000, 24_000, 25_000]),
       row('memfront-gzip', [24_000]),
       row('bare', [26_000, 25_000, 27_000]),
+      row('bare-distinct', [25_500]),
       row('nginx-identity', [24_800]),
       row('varnish-identity', [31_500]),
       row('varnish-gzip', [33_900]),
@@ -89,6 +90,7 @@ const FULL: SizeResult[] = [
       row('memfront-identity', [14_000]),
       row('memfront-gzip', [22_000]),
       row('bare', [19_800]),
+      row('bare-distinct', [16_000]),
       row('nginx-identity', [7_300]),
       row('varnish-identity', [15_800]),
       row('varnish-gzip', [27_300]),
@@ -104,7 +106,8 @@ test('ratios: memfront over each baseline, per size, from the medians', () => {
   assert.equal(find(KB100, 'memfront-identity', 'nginx-identity')?.value, 14_000 / 7_300);
   assert.equal(find(KB100, 'memfront-gzip', 'varnish-gzip')?.value, 22_000 / 27_300);
   assert.equal(find(KB100, 'memfront-identity', 'varnish-gunzip')?.value, 14_000 / 1_400);
-  assert.equal(ratios.length, 2 * 6);
+  assert.equal(find(KB100, 'memfront-identity', 'bare-distinct')?.value, 14_000 / 16_000);
+  assert.equal(ratios.length, 2 * 7);
   assert.equal(find(KB10, 'memfront-identity', 'bare')?.cpuValue, undefined, 'no CPU figures, no CPU ratio');
 });
 
