@@ -43,12 +43,16 @@ const CHUNK_GRACE_SECONDS = 60;
 /** Chunk writes under way at once for one entry. */
 const CHUNK_WRITE_CONCURRENCY = 4;
 const EMPTY = Buffer.alloc(0);
+/** At most one log line per kind of cache failure in this long. */
+const FAILURE_LOG_MS = 1000;
 
 export class CacheAccess {
   private readonly maxItemSize: number;
   private readonly generations: Generations;
   /** The counters each recently read entry recorded: a URL's tags rarely change between reads. */
   private readonly counterHints = new Map<string, string[]>();
+  /** When each kind of failure (operation and code) was last logged, and how many since were not. */
+  private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
 
   constructor(
     private readonly store: CacheStore,
@@ -61,6 +65,11 @@ export class CacheAccess {
     this.maxItemSize = opts.maxItemSize ?? 1024 * 1024;
     this.generations = new Generations(this, opts.generationCacheMs ?? 0);
     if (l1) l1.onRenew = (key) => void this.renew(key).catch((err) => this.logger.error({ err, key }, 'L1 renewal failed inside memfront'));
+  }
+
+  /** False while the store has no server in use (answers are then not worth compressing for it). */
+  usable(): boolean {
+    return this.store.usable();
   }
 
   /** The in-process copy of the entry, when there is one: no I/O, so the hit path need not wait. */
@@ -344,9 +353,24 @@ export class CacheAccess {
     }
   }
 
+  /**
+   * Every failure is counted; the log gets one line per operation and code per second, with
+   * how many were left out. With memcached down every request fails two or three operations:
+   * a warning with its stack for each cost more than the request itself (measured: ~500
+   * answers/s instead of the backend's rate), and the store already said it went down.
+   */
   private failed(op: string, err: unknown): void {
     const code = (err as { code?: string })?.code ?? 'UNKNOWN';
     this.metrics.cacheErrors.inc({ op, code });
-    this.logger.warn({ err, op }, 'cache operation failed; treated as a miss');
+    const k = op + ' ' + code;
+    const now = Date.now();
+    const last = this.failureLog.get(k);
+    if (last && now - last.at < FAILURE_LOG_MS) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    this.failureLog.set(k, { at: now, suppressed: 0 });
+    this.logger.warn(suppressed > 0 ? { err, op, suppressed } : { err, op }, 'cache operation failed; treated as a miss');
   }
 }

@@ -176,7 +176,7 @@ export class Fetcher {
       return this.refreshFailed(r, 'incomplete-body');
     }
     if (body === 'too-large') return this.dropEntry(r.key, 'too-large');
-    const entry = await buildEntry(up, body, decision.ttl, now, this.rules.cfg.cache.compressThreshold);
+    const entry = await buildEntry(up, body, decision.ttl, now, this.compressThreshold());
     return { kind: 'stored', entry, bytes: 0, saved: this.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
   }
 
@@ -345,7 +345,7 @@ export class Fetcher {
       const body = await collect(up, this.rules.store.maxObjectSize);
       if (body === 'incomplete') return this.failed(ctx, o, new UpstreamError('MF_BACKEND_FAILED', 'backend body cut short'));
       if (body !== 'too-large') {
-        const entry = await buildEntry(up, body, storeTtl, now, this.rules.cfg.cache.compressThreshold);
+        const entry = await buildEntry(up, body, storeTtl, now, this.compressThreshold());
         const saved = this.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
         const bytes = await deliverEntry(req, res, entry, { xCache: 'MISS', cacheStatus, now });
         return { kind: 'stored', entry, bytes, saved };
@@ -411,7 +411,7 @@ export class Fetcher {
     res.end();
     if (storing) {
       try {
-        const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, this.rules.cfg.cache.compressThreshold);
+        const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, this.compressThreshold());
         chunks.length = 0;
         const saved = this.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
         return { kind: 'stored', entry, bytes: sent, detail, saved };
@@ -501,6 +501,14 @@ export class Fetcher {
    * Offload (contract: "Offload route"): a stored entry worth offloading is answered with the
    * redirect instead of its body. False when this request is not to be redirected.
    */
+  /**
+   * Bodies over this are stored gzipped; with no memcached server in use the entry only serves
+   * this request and its coalesced waiters, so the gzip would be work for nothing.
+   */
+  private compressThreshold(): number {
+    return this.cache?.usable() === false ? Infinity : this.rules.cfg.cache.compressThreshold;
+  }
+
   /** Whether an offload route covers this request (the synchronous hit path leaves those to lookup). */
   offloadTarget(req: Ctx['req']): boolean {
     return this.offload.targetFor(req) !== undefined;

@@ -19,5 +19,7 @@ export interface CacheStore {
   incr(key: string, by: number, initial: number, ttlSeconds: number): Promise<number>;
   /** Per-server health for /healthz and metrics. */
   status(): StoreServerStatus[];
+  /** False while no server is in use: every operation would fail at once. */
+  usable(): boolean;
   close(): Promise<void>;
 }

@@ -23,6 +23,8 @@ import { HashRing } from './ring.js';
 
 installMemjsReader();
 
+const ALL_DOWN = new CacheError('MF_CACHE_UNAVAILABLE', 'no memcached server is up');
+
 export interface StoreLogger {
   warn(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
@@ -240,6 +242,10 @@ export class MemcachedStore implements CacheStore {
     return this.slots.map((s) => ({ server: s.address, up: s.up }));
   }
 
+  usable(): boolean {
+    return !this.closed && this.slots.some((s) => s.up);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.probeTimer);
@@ -260,7 +266,8 @@ export class MemcachedStore implements CacheStore {
     }
     const address = this.ring.get(key);
     // Every server is down: fail now rather than wait for a timeout the probe will report.
-    if (address === undefined) throw new CacheError('MF_CACHE_UNAVAILABLE', 'no memcached server is up');
+    // One error object for all such calls: a stack per call was measurable with the whole pool down.
+    if (address === undefined) throw ALL_DOWN;
     const slot = this.byAddress.get(address)!;
     const conn = slot.conn;
     try {

@@ -92,6 +92,10 @@ export class MemoryStore implements CacheStore {
     return [{ server: 'memory', up: true }];
   }
 
+  usable(): boolean {
+    return true;
+  }
+
   async close(): Promise<void> {
     this.items.clear();
     this.bytes = 0;

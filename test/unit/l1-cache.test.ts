@@ -48,33 +48,52 @@ describe('L1 cache', () => {
     assert.equal(l1.size.bytes, 0);
   });
 
-  it('asks once for a hot entry to be renewed past half its ttl, and again only after a failed renewal', () => {
+  it('asks once for a hot entry to be renewed past 60-90% of its ttl, and again only after a failed renewal', () => {
     let now = 0;
-    const l1 = new L1Cache(1 << 20, 1000, () => now);
+    const l1 = new L1Cache(1 << 20, 1000, () => now, () => 0); // the earliest point: 60%
     const asked: string[] = [];
     l1.onRenew = (key) => asked.push(key);
     l1.set('k', entry(10));
-    now = 500;
+    now = 599;
     assert.ok(l1.get('k'));
     assert.deepEqual(asked, []);
-    now = 501;
+    now = 600;
     assert.ok(l1.get('k'));
     assert.ok(l1.get('k'));
     assert.deepEqual(asked, ['k']);
     l1.renewFailed('k');
     assert.ok(l1.get('k'));
     assert.deepEqual(asked, ['k', 'k']);
-    // Renewed: served for another ttlMs from the renewal's read, and asked again only past half of it.
-    const ticket = l1.ticket(); // the renewal's read begins at 501
+    // Renewed: served for another ttlMs from the renewal's read, and asked again only past 60% of it.
+    const ticket = l1.ticket(); // the renewal's read begins at 600
     l1.set('k', entry(10), Buffer.from('raw'), ticket);
-    now = 1001;
+    now = 1199;
     assert.ok(l1.get('k'));
     assert.deepEqual(asked, ['k', 'k']);
-    now = 1002;
+    now = 1200;
     assert.ok(l1.get('k'));
     assert.deepEqual(asked, ['k', 'k', 'k']);
-    now = 1502;
+    now = 1601;
     assert.equal(l1.get('k'), undefined);
+  });
+
+  it('spreads the renewals of entries stored together over 60-90% of the ttl', () => {
+    let now = 0;
+    const draws = [0, 0.5, 0.999];
+    const l1 = new L1Cache(1 << 20, 1000, () => now, () => draws.shift()!);
+    const asked: string[] = [];
+    l1.onRenew = (key) => asked.push(key);
+    for (const k of ['a', 'b', 'c']) l1.set(k, entry(10));
+    const askedBy = (t: number) => {
+      now = t;
+      for (const k of ['a', 'b', 'c']) l1.get(k);
+      return [...asked];
+    };
+    assert.deepEqual(askedBy(600), ['a']);
+    assert.deepEqual(askedBy(749), ['a']);
+    assert.deepEqual(askedBy(750), ['a', 'b']);
+    assert.deepEqual(askedBy(899), ['a', 'b']);
+    assert.deepEqual(askedBy(900), ['a', 'b', 'c']);
   });
 
   it('counts ttl from when the read began, and keeps nothing from a read that a delete overtook', () => {
