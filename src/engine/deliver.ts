@@ -6,24 +6,17 @@ import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Entry } from '../store/entry-codec.js';
 import { acceptsGzip as parseAcceptsGzip } from '../policy/encoding.js';
+import { boundedMemo } from '../memo.js';
 import { conditionalStatus, parseRange } from '../policy/conditional.js';
 import { deliverChunked } from './deliver-chunked.js';
 
 const gunzipAsync = promisify(zlib.gunzip);
 
 // Clients send a handful of distinct Accept-Encoding values; parsing one per answer showed in profiles.
-const gzipVerdicts = new Map<string, boolean>();
-const GZIP_VERDICTS_MAX = 256;
+const gzipVerdict = boundedMemo(parseAcceptsGzip, 256);
 
 function acceptsGzip(v: string | string[] | undefined): boolean {
-  if (typeof v !== 'string') return parseAcceptsGzip(v);
-  let yes = gzipVerdicts.get(v);
-  if (yes === undefined) {
-    yes = parseAcceptsGzip(v);
-    if (gzipVerdicts.size >= GZIP_VERDICTS_MAX) gzipVerdicts.clear();
-    gzipVerdicts.set(v, yes);
-  }
-  return yes;
+  return typeof v === 'string' ? gzipVerdict(v) : parseAcceptsGzip(v);
 }
 /** Below this, inflating on the event loop is cheaper than a trip to the thread pool. */
 const SYNC_INFLATE_LIMIT = 64 * 1024;

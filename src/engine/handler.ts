@@ -32,6 +32,7 @@ import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { logRequest } from '../log.js';
+import { boundedMemo } from '../memo.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { CacheAccess } from './cache-access.js';
 import { deliverEntry, deliverNow } from './deliver.js';
@@ -549,17 +550,7 @@ export class Engine {
 }
 
 // `memfront; hit; ttl=N` for the ttls seen lately: every hit sends one.
-const hitStatuses = new Map<number, string>();
-
-function hitStatus(ttl: number): string {
-  let v = hitStatuses.get(ttl);
-  if (v === undefined) {
-    v = formatCacheStatus({ hit: true, ttl });
-    if (hitStatuses.size >= 4096) hitStatuses.clear();
-    hitStatuses.set(ttl, v);
-  }
-  return v;
-}
+const hitStatus = boundedMemo((ttl: number) => formatCacheStatus({ hit: true, ttl }), 4096);
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined;

@@ -3,6 +3,7 @@
 
 import { BlockList, isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { boundedMemo } from '../memo.js';
 import { listMembers, type Headers } from './headers.js';
 
 /** RFC 9110 7.6.1: connection-specific fields a proxy must not forward, plus the legacy ones. */
@@ -71,16 +72,7 @@ export function compileCidrs(cidrs: string[]): (ip: string) => boolean {
   }
   // Peers are few (load balancers, the proxies in front): BlockList.check builds a
   // SocketAddress per call, so each peer's verdict is kept.
-  const verdicts = new Map<string, boolean>();
-  return (ip) => {
-    let yes = verdicts.get(ip);
-    if (yes === undefined) {
-      yes = matches(ip);
-      if (verdicts.size >= 1024) verdicts.clear();
-      verdicts.set(ip, yes);
-    }
-    return yes;
-  };
+  return boundedMemo(matches, 1024);
 
   function matches(ip: string): boolean {
     const addr = stripZone(ip);
