@@ -114,6 +114,20 @@ export class Engine {
    * decisions this repeats: same key, same freshness, same answer.
    */
   hitNow(req: IncomingMessage, res: ServerResponse): boolean {
+    try {
+      return this.tryHitNow(req, res);
+    } catch (err) {
+      // Thrown before anything was sent (Node refusing a stored header, say): the state
+      // machine meets the same entry and answers 500 with the error logged. Thrown later:
+      // the answer cannot be finished.
+      if (!res.headersSent) return false;
+      this.d.logger.error({ err, url: req.url }, 'request failed inside memfront');
+      res.destroy();
+      return true;
+    }
+  }
+
+  private tryHitNow(req: IncomingMessage, res: ServerResponse): boolean {
     const cache = this.d.cache;
     const rules = this.d.rules;
     if (cache === null || !rules.cfg.cache.enabled) return false;

@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { get, sleep, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
 import { cacheKey } from '../../src/policy/cache-key.js';
+import { encodeEntry } from '../../src/store/entry-codec.js';
 import { compileGlobs } from '../../src/policy/glob.js';
 import { MemcachedStore } from '../../src/store/memcached-store.js';
 
@@ -391,6 +392,30 @@ describe('failures', () => {
       assert.equal(healed.headers['x-cache'], 'HIT', 'the miss repaired the entry');
     } finally {
       await raw.close();
+    }
+  });
+
+  it('an entry Node refuses to send (a stored header with a NUL) is a 500, from memcached and from L1, and memfront lives on', async () => {
+    const l1Stack = await startStack({ backend: { url: backend.url }, cache: { memcached: { servers: [mc.address] }, l1: { maxBytes: 1 << 20, ttlMs: 60_000 } } });
+    const raw = new MemcachedStore({ servers: [mc.address], timeoutMs: 500, maxItemSize: 1 << 20 });
+    try {
+      const key = cacheKey(
+        { method: 'GET', scheme: 'http', host: new URL(l1Stack.url).host, url: '/bad-header' },
+        { keyPrefix: l1Stack.config.cache.memcached.keyPrefix, ignoreQueryParam: compileGlobs(l1Stack.config.cache.ignoreQueryParams) },
+      );
+      const now = Date.now();
+      const entry = { status: 200, headers: [['Content-Type', 'text/plain'], ['X-Bad', 'a\u0000b']] as Array<[string, string]>, storedAt: now, staleAt: now + 60_000, gzip: false, body: Buffer.from('stored') };
+      await raw.set(key, encodeEntry(entry), 60);
+      for (let i = 0; i < 3; i++) {
+        // The first is read from memcached (and kept in L1); the next ones are L1 hits.
+        const r = await get(l1Stack.url + '/bad-header');
+        assert.equal(r.status, 500);
+      }
+      assert.ok(l1Stack.log.lines.some((l) => l.msg === 'request failed inside memfront'));
+      assert.equal((await get(l1Stack.url + '/fine')).status, 200, 'still serving');
+    } finally {
+      await raw.close();
+      await l1Stack.close();
     }
   });
 
