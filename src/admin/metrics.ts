@@ -6,6 +6,7 @@ import type { StoreServerStatus } from '../store/cache-store.js';
 import type { TrackerStatus } from '../upstream/mogile-tracker.js';
 import type { StaticServerStatus } from '../upstream/static-probe.js';
 import { VERSION } from './version.js';
+import { TalliedHistogram, type HistogramSeries } from './tallied-histogram.js';
 
 export type Outcome = 'hit' | 'miss' | 'bypass' | 'stale' | 'none';
 
@@ -31,7 +32,7 @@ interface Tally {
   route: string;
   requests: number;
   bytes: number;
-  duration: client.Histogram.Internal<string>;
+  duration: HistogramSeries;
 }
 
 export class Metrics {
@@ -43,13 +44,12 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.flushTallies(),
   });
-  readonly duration = new client.Histogram({
-    name: 'memfront_request_duration_seconds',
-    help: 'Time from request to the end of the response, by cache outcome',
-    labelNames: ['cache'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  readonly duration = new TalliedHistogram(
+    'memfront_request_duration_seconds',
+    'Time from request to the end of the response, by cache outcome',
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    this.registry,
+  );
   readonly backendRequests = new client.Counter({
     name: 'memfront_backend_requests_total',
     help: 'Requests sent upstream, by route',
@@ -167,7 +167,7 @@ export class Metrics {
    * The per-request counters, kept as plain numbers per (outcome, route) and added to the
    * prom-client counters when they are read (their collect): four labelled updates per
    * request, each hashing its label set, were measurable on the hit path. The duration
-   * histogram is observed directly (a child per outcome).
+   * histogram is observed directly, on its series for the outcome (tallied-histogram.ts).
    */
   private readonly tallies = new Map<string, Tally>();
 
