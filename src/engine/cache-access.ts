@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CacheStore } from '../store/cache-store.js';
 import { chunkIntact, chunkKey, chunkCount, chunkSizeFor, planChunks, type ChunkIndex } from '../store/chunked-entry.js';
-import { decodeEntry, encodeEntry, isOlderEntry, type Entry } from '../store/entry-codec.js';
+import { decodeEntry, encodeEntry, entryOf, isOlderEntry, type Entry } from '../store/entry-codec.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
 import { EntryGone } from './chunks.js';
@@ -266,7 +266,7 @@ export class CacheAccess {
       this.failed('set', err);
       return false;
     }
-    return this.writeIndex(key, { ...entry, body: EMPTY, chunks: index, readChunk: undefined }, exptimeSeconds, entry.body.length);
+    return this.writeIndex(key, entryOf({ ...entry, body: EMPTY, chunks: index, readChunk: undefined }), exptimeSeconds, entry.body.length);
   }
 
   /**
@@ -295,7 +295,7 @@ export class CacheAccess {
       this.failed('set', err);
       return false;
     }
-    return this.writeIndex(key, { ...entry, body: EMPTY, readChunk: undefined }, exptimeSeconds, index.length);
+    return this.writeIndex(key, entryOf({ ...entry, body: EMPTY, readChunk: undefined }), exptimeSeconds, index.length);
   }
 
   private async writeIndex(key: string, indexEntry: Entry, exptimeSeconds: number, bodyBytes: number): Promise<boolean> {
@@ -320,7 +320,7 @@ export class CacheAccess {
 
   private withReader(key: string, entry: Entry): Entry {
     const index = entry.chunks!;
-    return { ...entry, readChunk: (i: number) => this.readChunk(key, index, i) };
+    return entryOf({ ...entry, readChunk: (i: number) => this.readChunk(key, index, i) });
   }
 
   private async readChunk(key: string, index: ChunkIndex, i: number): Promise<Buffer> {

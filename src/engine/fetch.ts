@@ -23,7 +23,7 @@ import { acceptsGzip, isCompressible } from '../policy/encoding.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { freshness, storeTtlSeconds } from '../policy/freshness.js';
 import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
-import type { Entry } from '../store/entry-codec.js';
+import { entryOf, type Entry } from '../store/entry-codec.js';
 import { generationKeys, tagsOf } from '../policy/tags.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import type { Dispatcher } from './dispatch.js';
@@ -292,7 +292,7 @@ export class Fetcher {
     const lines = responseHeadersFromRaw(rawHeaders);
     const r = renewAfterNotModified(stale, lines, this.rules.store, now);
     const ttl = r.decision.store ? r.decision.ttl : 0;
-    const entry: Entry = { ...stale, headers: r.headers, etag: r.etag, lastModified: r.lastModified, storedAt: now, staleAt: now + ttl * 1000 };
+    const entry = entryOf({ ...stale, headers: r.headers, etag: r.etag, lastModified: r.lastModified, storedAt: now, staleAt: now + ttl * 1000 });
     return {
       entry,
       ttl,
@@ -634,7 +634,7 @@ export async function buildEntry(up: UpstreamResponse, body: Buffer, ttl: number
     body = await gzipAsync(body);
     gzip = true;
   }
-  return {
+  return entryOf({
     status: up.status,
     headers: stored,
     storedAt: now,
@@ -644,7 +644,7 @@ export async function buildEntry(up: UpstreamResponse, body: Buffer, ttl: number
     etag: rawHeader(up.rawHeaders, 'etag'),
     lastModified: rawHeader(up.rawHeaders, 'last-modified'),
     body,
-  };
+  });
 }
 
 function headerValue(v: string | string[] | undefined): string {

@@ -2,18 +2,19 @@
 // malformed indexes are recognised.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeEntry, encodeEntry, ENTRY_VERSION, isOlderEntry, type Entry } from '../../src/store/entry-codec.js';
+import { decodeEntry, encodeEntry, entryOf, ENTRY_VERSION, isOlderEntry, type Entry } from '../../src/store/entry-codec.js';
 import { planChunks } from '../../src/store/chunked-entry.js';
 
-const entry = (o: Partial<Entry> = {}): Entry => ({
-  status: 200,
-  headers: [['Content-Type', 'text/html']],
-  storedAt: 1000,
-  staleAt: 61_000,
-  gzip: false,
-  body: Buffer.from('<p>hello</p>'),
-  ...o,
-});
+const entry = (o: Partial<Entry> = {}): Entry =>
+  entryOf({
+    status: 200,
+    headers: [['Content-Type', 'text/html']],
+    storedAt: 1000,
+    staleAt: 61_000,
+    gzip: false,
+    body: Buffer.from('<p>hello</p>'),
+    ...o,
+  });
 
 describe('entry codec', () => {
   it('round-trips the generations an entry recorded', () => {
@@ -45,5 +46,17 @@ describe('entry codec', () => {
     assert.equal(isOlderEntry(older), true);
     assert.equal(isOlderEntry(value), false);
     assert.equal(isOlderEntry(Buffer.from('garbage that is long enough')), false);
+  });
+});
+
+describe('entryOf', () => {
+  it('gives decoded, built and renewed entries one property order, whatever they carry', () => {
+    const plain = decodeEntry(encodeEntry(entry()))!;
+    const tagged = decodeEntry(encodeEntry(entry({ tags: { 'mf1:t1:host': 1 }, etag: '"x"', identityLength: 99, gzip: true })))!;
+    const built = entryOf({ ...plain, lastModified: 'Sun, 22 Nov 2026 06:00:00 GMT' });
+    assert.deepEqual(Object.keys(plain), Object.keys(tagged));
+    assert.deepEqual(Object.keys(plain), Object.keys(built));
+    assert.equal(tagged.etag, '"x"');
+    assert.equal(plain.etag, undefined);
   });
 });
