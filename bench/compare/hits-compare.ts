@@ -56,6 +56,13 @@ export interface HitsCompareOptions {
   durationS: number;
   rounds: number;
   warmupS: number;
+  /**
+   * An unmeasured run right before each measured one, every row alike: a server that sat idle
+   * while the other rows ran starts its run as it would be under steady load (memfront's L1
+   * copies run out after cache.l1.ttlMs without hits, and V8 shrinks an idle heap; measured:
+   * the first 4 s after 60 s idle had p99 10.9 ms, the next runs 2.6 ms).
+   */
+  prewarmS: number;
   threads: number;
   /** Runs in which other processes took more than this share of the server's or wrk's core are repeated. */
   maxNoise: number;
@@ -78,6 +85,7 @@ export function parseHitsCompareOptions(argv: readonly string[], pinned: boolean
     durationS: numberFlag(argv, 'duration', quick ? 3 : 10),
     rounds: Math.max(1, numberFlag(argv, 'rounds', quick ? 1 : 3)),
     warmupS: numberFlag(argv, 'warmup', quick ? 1 : 5),
+    prewarmS: numberFlag(argv, 'prewarm', quick ? 0 : 2),
     // One wrk thread on its own core answers far more than one server core can serve.
     threads: numberFlag(argv, 'threads', pinned ? 1 : 2),
     maxNoise: numberFlag(argv, 'max-noise', 0.1),
@@ -147,6 +155,9 @@ interface Cpus {
 }
 
 async function measureRun(server: HitServer, spec: RowSpec, origin: CountingOrigin, paths: string[], wrk: string, o: HitsCompareOptions, cpu: Cpus): Promise<RunMeasure> {
+  if (o.prewarmS > 0) {
+    await runWrk({ url: server.url, paths, headers: spec.headers, connections: o.connections, threads: o.threads, durationS: o.prewarmS, cpu: cpu.wrk }, wrk);
+  }
   const hitsBefore = server.kind === 'memfront' ? await memfrontHits(server) : undefined;
   const backendBefore = origin.requests();
   const serverSampler = startProcSampler(server.pid, { children: server.sampleChildren });
@@ -352,6 +363,9 @@ bench-results/hits-compare-<time>.json and .md.
   --rounds N         interleaved rounds; medians are reported (default 3; --quick 1)
   --warmup S         an unmeasured wrk run per row first (default 5: V8 takes a few seconds
                      to reach steady speed on memfront's hit path; --quick 1)
+  --prewarm S        an unmeasured run of S seconds right before each measured run, every
+                     row alike, so no row starts cold after idling while the others ran
+                     (default 2; --quick 0)
   --threads N        wrk threads (default 1 when pinned)
   --max-noise F      a run in which other processes took more than this share of the server's
                      or wrk's core is repeated (default 0.1)
@@ -395,7 +409,7 @@ export async function runHitsCompare(argv: readonly string[], resultsDir: string
   try {
     const wrk = await ensureWrk();
     const setup = [
-      `${o.connections} connections, ${o.urls} URLs (wrk rotating over them, every one warmed to a hit first), median of ${o.rounds} interleaved run(s) of ${o.durationS} s, ${o.warmupS} s unmeasured warm-up per row`,
+      `${o.connections} connections, ${o.urls} URLs (wrk rotating over them, every one warmed to a hit first), median of ${o.rounds} interleaved run(s) of ${o.durationS} s, ${o.warmupS} s unmeasured warm-up per row${o.prewarmS > 0 ? ` and ${o.prewarmS} s right before each run` : ''}`,
       pinned ? 'each server and its memcached pinned to CPU 0, wrk (and this process) to CPU 1' : 'NO CPU pinning (needs taskset and 2 cores): servers and wrk share cores',
       'memfront: the default config except cache.memcached.servers (its own memcached) and log.level=warn (listener and admin on free 127.0.0.1 ports)',
       'nginx srcache+memc: 1 worker, its own memcached, stores identity; Varnish: malloc storage, the identity row from an instance storing what the origin sent, the gzip rows from one storing gzip (do_gzip) that unzips for identity clients',

@@ -3,7 +3,8 @@
 // are neither, so an undici pool of its own asks backend.url (or, on an offload server,
 // offload.base, as the dispatcher would) with headers the caller already rewrote, and hands
 // back the same UpstreamResponse the engine gets from every route.
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+import { loadUndici } from './undici-lazy.js';
 import { UpstreamError } from '../errors.js';
 import type { UpstreamResponse } from './upstream.js';
 
@@ -18,7 +19,10 @@ export interface BackgroundRequest {
 const BODY_FIELDS = ['content-length', 'transfer-encoding', 'expect', 'content-type'];
 
 export class BackendClient {
-  private readonly pool: Pool;
+  /** Made on the first fetch (undici-lazy.ts). */
+  private pool?: Promise<Pool>;
+  private closed = false;
+  private readonly origin: string;
   private readonly basePath: string;
   private readonly offloadHost: string | undefined;
 
@@ -31,14 +35,22 @@ export class BackendClient {
     const url = new URL(offloadBase || target);
     this.basePath = offloadBase ? url.pathname.replace(/\/+$/, '') : '';
     this.offloadHost = offloadBase ? url.host : undefined;
-    this.pool = new Pool(url.origin, {
-      connections: 32,
-      // Same meaning as backend.timeoutMs: the wait for headers, and each gap between body bytes.
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      connectTimeout: Math.min(timeoutMs, 10_000),
-      keepAliveTimeout: 4000,
-    });
+    this.origin = url.origin;
+  }
+
+  private poolNow(): Promise<Pool> {
+    this.pool ??= loadUndici().then(
+      ({ Pool }) =>
+        new Pool(this.origin, {
+          connections: 32,
+          // Same meaning as backend.timeoutMs: the wait for headers, and each gap between body bytes.
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+          connectTimeout: Math.min(this.timeoutMs, 10_000),
+          keepAliveTimeout: 4000,
+        }),
+    );
+    return this.pool;
   }
 
   async fetch(r: BackgroundRequest): Promise<UpstreamResponse> {
@@ -50,7 +62,9 @@ export class BackendClient {
     }
     let res;
     try {
-      res = await this.pool.request({
+      if (this.closed) throw new Error('closed');
+      const pool = await this.poolNow();
+      res = await pool.request({
         path: this.basePath + r.path,
         method: 'GET',
         headers,
@@ -80,6 +94,7 @@ export class BackendClient {
   }
 
   async close(): Promise<void> {
-    await this.pool.destroy();
+    this.closed = true;
+    if (this.pool) await (await this.pool).destroy();
   }
 }

@@ -3,7 +3,8 @@
 // none unless asked), bodies streamed. Also trying a list of targets in turn, the first
 // acceptable answer winning: reproxy URLs, reproxy services and (issue 4) mogile paths.
 
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
+import { loadUndici } from './undici-lazy.js';
 import type { Readable } from 'node:stream';
 import { UpstreamError } from '../errors.js';
 import type { Headers } from '../policy/headers.js';
@@ -51,23 +52,33 @@ export interface FirstResult {
 const DISCARD_READ_LIMIT = 128 * 1024;
 
 export class ReproxyFetcher {
-  private readonly agent: Agent;
+  /** Made on the first fetch (undici-lazy.ts). */
+  private agent?: Promise<Agent>;
+  private closed = false;
 
-  constructor(o: FetcherOptions) {
-    this.agent = new Agent({
-      connect: { timeout: o.connectTimeoutMs },
-      headersTimeout: o.headersTimeoutMs,
-      bodyTimeout: o.bodyTimeoutMs,
-      connections: o.connectionsPerOrigin ?? 256,
-      keepAliveTimeout: 4000,
-    });
+  constructor(private readonly o: FetcherOptions) {}
+
+  private agentNow(): Promise<Agent> {
+    this.agent ??= loadUndici().then(
+      ({ Agent }) =>
+        new Agent({
+          connect: { timeout: this.o.connectTimeoutMs },
+          headersTimeout: this.o.headersTimeoutMs,
+          bodyTimeout: this.o.bodyTimeoutMs,
+          connections: this.o.connectionsPerOrigin ?? 256,
+          keepAliveTimeout: 4000,
+        }),
+    );
+    return this.agent;
   }
 
   /** One target; rejects with an UpstreamError whose cause is undici's. */
   async fetch(target: Target, r: TargetRequest): Promise<TargetAnswer> {
     let res: Awaited<ReturnType<Agent['request']>>;
     try {
-      res = await this.agent.request({ origin: target.origin, path: target.path, method: r.method, headers: r.headers, signal: r.signal });
+      if (this.closed) throw new Error('closed');
+      const agent = await this.agentNow();
+      res = await agent.request({ origin: target.origin, path: target.path, method: r.method, headers: r.headers, signal: r.signal });
     } catch (cause) {
       throw new UpstreamError('MF_REPROXY_FAILED', `reproxy target ${target.href} failed: ${errorCode(cause)}`, { cause });
     }
@@ -118,8 +129,9 @@ export class ReproxyFetcher {
     return { attempts, lastError };
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.agent) await (await this.agent).close();
   }
 }
 
