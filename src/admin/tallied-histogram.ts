@@ -79,12 +79,4 @@ export class TalliedHistogram {
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
-
-  reset(): void {
-    for (const s of this.series.values()) {
-      s.counts.fill(0);
-      s.sum = 0;
-      s.count = 0;
-    }
-  }
 }
