@@ -93,8 +93,16 @@ export class CacheAccess {
     const hint = this.counterHints.get(key);
     const early = hint ? this.generations.read(hint) : undefined;
     let value: Buffer | null;
+    let version: string | undefined;
     try {
-      value = await this.store.get(key);
+      // With its version when it goes to L1, so that its renewal can ask for that alone.
+      if (this.l1 && this.store.getVersioned) {
+        const found = await this.store.getVersioned(key);
+        value = found?.value ?? null;
+        version = found?.version;
+      } else {
+        value = await this.store.get(key);
+      }
     } catch (err) {
       this.failed('get', err);
       return { kind: 'error' };
@@ -116,20 +124,50 @@ export class CacheAccess {
       if (current === 'error') return { kind: 'error' };
       if (!current) return { kind: 'invalidated' };
     }
-    if (same) this.l1!.refresh(key, ticket!);
+    if (same) this.l1!.refresh(key, ticket!, version);
     else {
       if (entry.chunks) entry = this.withReader(key, entry);
-      this.l1?.set(key, entry, value, ticket);
+      this.l1?.set(key, entry, value, ticket, version);
     }
     return { kind: 'found', entry, size: value.length };
   }
 
-  /** L1 asked for a hot entry to be read again before it runs out (l1-cache.ts). */
+  /**
+   * L1 asked for a hot entry to be checked before it runs out (l1-cache.ts). When the store
+   * gave a version with it, the version alone is asked for, and only a changed entry is
+   * read whole.
+   */
   private async renew(key: string): Promise<void> {
+    const l1 = this.l1!;
+    const held = this.store.version ? l1.versioned(key) : undefined;
+    if (held) {
+      const ticket = l1.ticket();
+      let version: string | null | undefined;
+      try {
+        version = await this.store.version!(key);
+      } catch (err) {
+        this.failed('version', err);
+        return this.renewed(key, 'failed');
+      }
+      if (version === null) return this.renewed(key, 'gone');
+      if (version === held.version) {
+        const current = held.entry.tags ? await this.generations.current(held.entry.tags) : true;
+        if (current === 'error') return this.renewed(key, 'failed');
+        if (!current) return this.renewed(key, 'gone');
+        l1.refresh(key, ticket);
+        return this.renewed(key, 'unchanged');
+      }
+      // Changed, or the store cannot tell: read it whole.
+    }
     const r = await this.read(key);
-    if (r.kind === 'error') this.l1?.renewFailed(key);
     // Gone, purged by tag or unreadable in the store: gone here too, at once.
-    else if (r.kind !== 'found') this.l1?.delete(key);
+    this.renewed(key, r.kind === 'error' ? 'failed' : r.kind === 'found' ? 'reread' : 'gone');
+  }
+
+  private renewed(key: string, result: 'unchanged' | 'reread' | 'gone' | 'failed'): void {
+    this.metrics.l1Renewals.inc({ result });
+    if (result === 'failed') this.l1!.renewFailed(key);
+    else if (result === 'gone') this.l1!.delete(key);
   }
 
   private hintCounters(key: string, tags: Record<string, number>, hint: string[] | undefined): void {

@@ -6,9 +6,24 @@ export interface StoreServerStatus {
   up: boolean;
 }
 
+export interface Versioned {
+  value: Buffer;
+  version: string;
+}
+
 export interface CacheStore {
   /** The stored bytes, or null when absent. */
   get(key: string): Promise<Buffer | null>;
+  /**
+   * The stored bytes and their version: a token that changes whenever the key is written
+   * (memcached's CAS, with the server's address), or null when absent. Optional, with version().
+   */
+  getVersioned?(key: string): Promise<Versioned | null>;
+  /**
+   * The key's version as getVersioned would give it, without reading the value; null when
+   * absent; undefined when this store cannot tell now (the caller reads the value instead).
+   */
+  version?(key: string): Promise<string | null | undefined>;
   /** Stores unconditionally. ttlSeconds 0 = no expiry. Returns false when the store refused (e.g. too large). */
   set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   /** Stores only when absent (memcached `add`): the primitive behind cross-process leases. */

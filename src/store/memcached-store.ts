@@ -13,12 +13,16 @@
 //   after replaying the deletes it missed while out (see flushOnRevive).
 // - memjs reports memcached's own error statuses ("Value too large") and network failures
 //   alike; only the latter say the server is in trouble.
+// - memjs's get drops the item's CAS, and the binary protocol cannot ask for the CAS alone:
+//   getVersioned reads it beside the value, and version() asks a meta-protocol connection
+//   (meta-cas.ts) for it, so a hot entry can be checked without being read whole.
 
 import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import { CacheError } from '../errors.js';
-import type { CacheStore, StoreServerStatus } from './cache-store.js';
+import type { CacheStore, StoreServerStatus, Versioned } from './cache-store.js';
 import { installMemjsReader } from './memjs-reader.js';
+import { MetaCasClient } from './meta-cas.js';
 import { HashRing } from './ring.js';
 
 installMemjsReader();
@@ -148,6 +152,8 @@ interface Slot {
   port: number;
   up: boolean;
   conn: Connection;
+  /** Asks for CAS values alone (meta protocol, its own connection). */
+  meta: MetaCasClient;
   /** Keys deleted or incremented elsewhere while this server was out: deleted here before it serves again. */
   missed: Set<string>;
   /** More than MAX_MISSED of them: flush it instead. */
@@ -190,7 +196,17 @@ export class MemcachedStore implements CacheStore {
     this.onStatusChange = options.onStatusChange;
     this.slots = [...new Set(options.servers)].map((address) => {
       const { host, port } = parseAddress(address);
-      return { address, host, port, up: true, conn: new Connection(host, port, this.timeoutMs), missed: new Set<string>(), overflow: false, timeouts: 0 };
+      return {
+        address,
+        host,
+        port,
+        up: true,
+        conn: new Connection(host, port, this.timeoutMs),
+        meta: new MetaCasClient(host, port, this.timeoutMs),
+        missed: new Set<string>(),
+        overflow: false,
+        timeouts: 0,
+      };
     });
     for (const slot of this.slots) this.byAddress.set(slot.address, slot);
     this.ring = new HashRing(this.slots.map((s) => s.address));
@@ -204,6 +220,25 @@ export class MemcachedStore implements CacheStore {
     const { value } = await this.call(key, 'get', (c) => c.get(key));
     if (value !== null && value.buffer.byteLength > 2 * value.length + 4096) return Buffer.from(value);
     return value;
+  }
+
+  async getVersioned(key: string): Promise<Versioned | null> {
+    const found = await this.call(key, 'get', (c, address) => getWithCas(c, key, address));
+    if (found !== null && found.value.buffer.byteLength > 2 * found.value.length + 4096) found.value = Buffer.from(found.value);
+    return found;
+  }
+
+  /**
+   * The key's version without its value, from the server that owns the key now. Trouble on
+   * the meta connection rejects but does not take the server out: that is for the memjs
+   * connection's calls to find, which the caller's fallback makes.
+   */
+  async version(key: string): Promise<string | null | undefined> {
+    if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
+    const address = this.ring.get(key);
+    if (address === undefined) throw ALL_DOWN;
+    const cas = await this.byAddress.get(address)!.meta.cas(key);
+    return typeof cas === 'string' ? versionOf(address, cas) : cas;
   }
 
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
@@ -251,7 +286,10 @@ export class MemcachedStore implements CacheStore {
     clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
     const reason = new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
-    for (const slot of this.slots) slot.conn.discard(reason);
+    for (const slot of this.slots) {
+      slot.conn.discard(reason);
+      slot.meta.close();
+    }
   }
 
   /**
@@ -259,7 +297,7 @@ export class MemcachedStore implements CacheStore {
    * (e.g. "Value too large") is a refusal: the server is fine. Anything else (refused
    * connection, reset, timeout) takes the server out of the ring.
    */
-  private async call<T>(key: string, what: string, op: (client: memjs.Client) => Promise<T>): Promise<T> {
+  private async call<T>(key: string, what: string, op: (client: memjs.Client, address: string) => Promise<T>): Promise<T> {
     if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
     if (Buffer.byteLength(key) > MAX_KEY_BYTES) {
       throw new CacheError('MF_CACHE_UNAVAILABLE', `key longer than ${MAX_KEY_BYTES} bytes: ${key.slice(0, 60)}…`);
@@ -271,7 +309,7 @@ export class MemcachedStore implements CacheStore {
     const slot = this.byAddress.get(address)!;
     const conn = slot.conn;
     try {
-      const result = await conn.run(op, this.timeoutMs, () =>
+      const result = await conn.run((client) => op(client, address), this.timeoutMs, () =>
         new CacheError('MF_CACHE_TIMEOUT', `memcached ${address} did not answer ${what} within ${this.timeoutMs} ms`),
       );
       slot.timeouts = 0;
@@ -396,6 +434,27 @@ export class MemcachedStore implements CacheStore {
       }
     }
   }
+}
+
+/** A version names the server: CAS values are one server's counter, and a key can move between servers. */
+function versionOf(address: string, cas: string): string {
+  return `${address} ${cas}`;
+}
+
+/** memjs's get, keeping the CAS that memjs reads from the answer but does not pass on. */
+function getWithCas(client: memjs.Client, key: string, address: string): Promise<Versioned | null> {
+  return new Promise((resolve, reject) => {
+    client.incrSeq();
+    const request = memjs.Utils.makeRequestBuffer(0, key, '', '', client.seq);
+    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
+      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
+      const status = response.header.status;
+      // 1: not found. Other statuses are refusals, reported the way memjs's own get does.
+      if (status === 1) return resolve(null);
+      if (status !== 0) return reject(new Error(`MemJS GET: status ${status}`));
+      resolve({ value: response.val, version: versionOf(address, response.header.cas.readBigUInt64BE(0).toString()) });
+    });
+  });
 }
 
 /** memjs reports a memcached error status as an Error whose message starts "MemJS <OP>:". */

@@ -3,7 +3,7 @@
 // (expiry, add, incr, refusing what does not fit), so the shared store suite holds for both.
 
 import { CacheError } from '../errors.js';
-import type { CacheStore, StoreServerStatus } from './cache-store.js';
+import type { CacheStore, StoreServerStatus, Versioned } from './cache-store.js';
 
 export interface MemoryStoreOptions {
   /** Bound on the bytes held (values plus keys); the least recently used go first. */
@@ -23,6 +23,8 @@ interface Item {
   /** Absolute ms; 0 = never. */
   expiresAt: number;
   cost: number;
+  /** As memcached's CAS: a new number on every write. */
+  cas: number;
 }
 
 export class MemoryStore implements CacheStore {
@@ -31,6 +33,7 @@ export class MemoryStore implements CacheStore {
   // A Map iterates in insertion order: re-inserting on use keeps the oldest first.
   private readonly items = new Map<string, Item>();
   private bytes = 0;
+  private lastCas = 0;
 
   constructor(options: MemoryStoreOptions) {
     this.maxBytes = options.maxBytes;
@@ -43,6 +46,16 @@ export class MemoryStore implements CacheStore {
     this.items.delete(key);
     this.items.set(key, item);
     return item.value;
+  }
+
+  async getVersioned(key: string): Promise<Versioned | null> {
+    const value = await this.get(key);
+    return value === null ? null : { value, version: String(this.items.get(key)!.cas) };
+  }
+
+  async version(key: string): Promise<string | null | undefined> {
+    const item = this.live(key);
+    return item ? String(item.cas) : null;
   }
 
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
@@ -82,6 +95,7 @@ export class MemoryStore implements CacheStore {
     this.bytes += value.length - item.value.length;
     item.cost += value.length - item.value.length;
     item.value = value;
+    item.cas = ++this.lastCas;
     this.items.delete(key);
     this.items.set(key, item);
     this.evict();
@@ -120,7 +134,7 @@ export class MemoryStore implements CacheStore {
     // A copy, so a caller reusing its buffer cannot change what is cached. What get()
     // returns is the cached buffer itself, as memcached's store returns the socket's bytes.
     value = Buffer.from(value);
-    this.items.set(key, { value, expiresAt: ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0, cost });
+    this.items.set(key, { value, expiresAt: ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0, cost, cas: ++this.lastCas });
     this.bytes += cost;
     this.evict();
     return true;

@@ -2,6 +2,7 @@
 // cache.l1.ttlMs after they were read from or written to memcached.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { get as rawGet, sleep, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
 
@@ -17,7 +18,9 @@ const get = (url: string, opts: { method?: string } = {}) => rawGet(url, { ...op
 before(async () => {
   mc = await startMemcached();
   backend = await startBackend({}, (req, res) => {
-    const body = `page ${req.url} v${backend.count(req.url ?? '')}`;
+    let body = `page ${req.url} v${backend.count(req.url ?? '')}`;
+    // Not compressible: stored as it is, ~48 KB.
+    if (req.url?.startsWith('/big')) body += randomBytes(36 * 1024).toString('base64');
     res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'max-age=300' });
     res.end(body);
   });
@@ -112,5 +115,28 @@ describe('L1 tier', () => {
     const storedAt = Date.now();
     await until(async () => (await get(a.url + '/updated')).body.toString() === fresh, TTL_MS + 1000, 'a to see the new version');
     assert.ok(Date.now() - storedAt <= TTL_MS + 250, `a saw it after ${Date.now() - storedAt} ms`);
+  });
+
+  it('renews an unchanged hot entry by asking for its CAS alone: memcached sends bytes, not the entry', async () => {
+    await until(async () => (await get(a.url + '/big-steady')).headers['x-cache'] === 'HIT', 10_000, 'memcached back in use');
+    const stats = async () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
+    const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
+    const unchanged = async () => Number(/memfront_l1_renewals_total\{result="unchanged"\} (\d+)/.exec((await a.mf.metrics.text()).body)?.[1] ?? 0);
+    const hitFor = async (ms: number) => {
+      const started = Date.now();
+      while (Date.now() - started < ms) assert.equal((await get(a.url + '/big-steady')).headers['x-cache'], 'HIT');
+    };
+    // a stored it, so its copy has no CAS yet: the first renewal reads it whole.
+    await hitFor(TTL_MS * 1.5);
+    const before = await stats();
+    const checks = await unchanged();
+    await hitFor(TTL_MS * 3);
+    const after = await stats();
+    const renewed = (await unchanged()) - checks;
+    const sent = stat(after, 'bytes_written') - stat(before, 'bytes_written');
+    assert.ok(renewed >= 2, `${renewed} renewals by CAS in ${TTL_MS * 3} ms`);
+    // The stats reply itself (~1.5 KB) is counted too; one whole read would be 48 KB.
+    assert.ok(sent < 8 * 1024, `memcached sent ${sent} bytes for ${renewed} renewals of a 48 KB entry`);
+    assert.ok(stat(after, 'cmd_get') - stat(before, 'cmd_get') >= renewed, 'the checks did reach memcached');
   });
 });

@@ -62,6 +62,45 @@ export function storeConformanceSuite(name: string, open: () => Promise<StoreHar
       assert.deepEqual(await h.store.get('conf:replace'), Buffer.from('two'));
     });
 
+    test('a version read alone matches the one read with the value, and every write changes it', async () => {
+      const { getVersioned, version } = h.store;
+      assert.ok(getVersioned && version, 'the store gives versions');
+      const read = getVersioned.bind(h.store);
+      const ask = version.bind(h.store);
+      assert.equal(await read('conf:v-absent'), null);
+      assert.equal(await ask('conf:v-absent'), null);
+
+      await h.store.set('conf:v', Buffer.from('one'), 0);
+      const first = await read('conf:v');
+      assert.deepEqual(first?.value, Buffer.from('one'));
+      assert.equal(await ask('conf:v'), first!.version);
+      assert.equal(await ask('conf:v'), first!.version, 'asking does not change it');
+
+      // The same bytes written again are still a write: another process may have stored them.
+      await h.store.set('conf:v', Buffer.from('one'), 0);
+      const second = await ask('conf:v');
+      assert.equal(typeof second, 'string');
+      assert.notEqual(second, first!.version);
+      assert.equal((await read('conf:v'))?.version, second);
+
+      await h.store.incr('conf:v-counter', 1, 5, 0);
+      const before = await ask('conf:v-counter');
+      await h.store.incr('conf:v-counter', 1, 5, 0);
+      assert.notEqual(await ask('conf:v-counter'), before, 'incr is a write');
+
+      await h.store.delete('conf:v');
+      assert.equal(await ask('conf:v'), null);
+      assert.equal(await read('conf:v'), null);
+    });
+
+    test('a key that is not printable ASCII has a version too', async () => {
+      const key = 'conf:v ünï\tcode';
+      await h.store.set(key, Buffer.from('x'), 0);
+      const got = await h.store.getVersioned!(key);
+      assert.deepEqual(got?.value, Buffer.from('x'));
+      assert.equal(await h.store.version!(key), got!.version);
+    });
+
     test('add stores only when the key is absent', async () => {
       assert.equal(await h.store.add('conf:add', Buffer.from('first'), 0), true);
       assert.equal(await h.store.add('conf:add', Buffer.from('second'), 0), false);

@@ -7,6 +7,7 @@ import { Metrics } from '../../src/admin/metrics.js';
 import { CacheAccess } from '../../src/engine/cache-access.js';
 import { L1Cache } from '../../src/engine/l1-cache.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { CacheError } from '../../src/errors.js';
 import type { Entry } from '../../src/store/entry-codec.js';
 
 const TTL = 1000;
@@ -15,16 +16,36 @@ const page = (text: string): Entry => ({ status: 200, headers: [['Content-Type',
 function setup() {
   let now = 0;
   const l1 = new L1Cache(1 << 20, TTL, () => now, () => 0); // renewal asked for from 60% of the ttl
-  const store = new MemoryStore({ maxBytes: 1 << 20 });
   let gets = 0;
-  const counted = Object.assign(Object.create(store) as MemoryStore, {
-    get: (key: string) => {
-      gets++;
-      return store.get(key);
-    },
-  });
-  const cache = new CacheAccess(counted, new Metrics(), pino({ level: 'silent' }), l1);
-  return { cache, store, l1, gets: () => gets, at: (ms: number) => (now = ms) };
+  let versions = 0;
+  const behaviour = { version: (key: string): Promise<string | null | undefined> => MemoryStore.prototype.version.call(store, key) };
+  // What the store does on a renewal: reads whole (get) or asks for a version alone.
+  class CountedStore extends MemoryStore {
+    override get(key: string) {
+      if (key === 'k') gets++; // the entry's own reads, not its tags' counters
+      return super.get(key);
+    }
+    override version(key: string) {
+      versions++;
+      return behaviour.version(key);
+    }
+  }
+  const store = new CountedStore({ maxBytes: 1 << 20 });
+  const metrics = new Metrics();
+  const cache = new CacheAccess(store, metrics, pino({ level: 'silent' }), l1);
+  const renewals = async (result: string) =>
+    (await metrics.registry.getSingleMetric('memfront_l1_renewals_total')!.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+  return { cache, store, l1, behaviour, renewals, gets: () => gets, versions: () => versions, at: (ms: number) => (now = ms) };
+}
+
+/** Saves v1 and lets one renewal read it whole: from then on L1 holds it with its version. */
+async function versionedCopy(t: ReturnType<typeof setup>, entry = page('v1')) {
+  await t.cache.save('k', entry, 300);
+  t.at(600);
+  t.cache.hot('k');
+  await settle();
+  assert.equal(t.gets(), 1, 'a copy this process wrote has no version yet: its first renewal reads it whole');
+  assert.equal(await t.renewals('reread'), 1);
 }
 
 // Lets a background renewal (a store read and its decode) finish.
@@ -74,5 +95,73 @@ describe('L1 renewal', () => {
     await t.cache.remove('k');
     await settle();
     assert.equal(t.cache.hot('k'), undefined);
+  });
+
+  it('a copy read with a version is renewed by asking for the version alone while it is unchanged', async () => {
+    const t = setup();
+    await versionedCopy(t);
+    const first = t.cache.hot('k');
+    for (const at of [1300, 2000, 2700]) {
+      t.at(at);
+      assert.equal(t.cache.hot('k'), first, `still held at ${at} ms`);
+      await settle();
+    }
+    assert.equal(t.gets(), 1, 'no further whole reads');
+    assert.equal(t.versions(), 3);
+    assert.equal(await t.renewals('unchanged'), 3);
+    t.at(2700 + 1000 + 1);
+    assert.equal(t.cache.hot('k'), undefined, 'each check renews from its start, no longer');
+  });
+
+  it('a write elsewhere, even of the same bytes, is read whole at the next renewal', async () => {
+    const t = setup();
+    await versionedCopy(t);
+    const { encodeEntry } = await import('../../src/store/entry-codec.js');
+    await t.store.set('k', encodeEntry(page('v2')), 300);
+    t.at(1300);
+    assert.equal(t.cache.hot('k')?.body.toString(), 'v1');
+    await settle();
+    assert.equal(t.cache.hot('k')?.body.toString(), 'v2');
+    assert.equal(t.gets(), 2);
+    assert.equal(await t.renewals('reread'), 2);
+
+    await t.store.delete('k');
+    t.at(2000);
+    t.cache.hot('k');
+    await settle();
+    assert.equal(t.cache.hot('k'), undefined, 'gone from the store, gone from L1 at the version check');
+    assert.equal(t.gets(), 2, 'a missing version needs no read');
+    assert.equal(await t.renewals('gone'), 1);
+  });
+
+  it('a tag purged elsewhere drops an unchanged copy at its version check', async () => {
+    const t = setup();
+    await t.store.set('gen:a', Buffer.from('1'), 0);
+    await versionedCopy(t, { ...page('v1'), tags: { 'gen:a': 1 } });
+    await t.store.incr('gen:a', 1, 1, 0); // another process's tag purge
+    t.at(1300);
+    assert.ok(t.cache.hot('k'), 'served until the check');
+    await settle();
+    assert.equal(t.cache.hot('k'), undefined);
+    assert.equal(await t.renewals('gone'), 1);
+  });
+
+  it('a failed version check keeps the copy to its end and lets the next hit try again; "cannot tell" reads whole', async () => {
+    const t = setup();
+    await versionedCopy(t);
+    t.behaviour.version = () => Promise.reject(new CacheError('MF_CACHE_TIMEOUT', 'late'));
+    t.at(1300);
+    const held = t.cache.hot('k');
+    await settle();
+    assert.equal(await t.renewals('failed'), 1);
+    assert.equal(t.cache.hot('k'), held, 'kept');
+    await settle();
+    assert.equal(t.versions(), 2, 'the next hit asked again');
+    t.behaviour.version = () => Promise.resolve(undefined);
+    t.cache.hot('k');
+    await settle();
+    assert.equal(t.gets(), 2, 'read whole');
+    t.at(2100);
+    assert.equal(t.cache.hot('k'), held, 'renewed by the whole read, which found the same bytes');
   });
 });
