@@ -8,7 +8,8 @@ export interface StoreServerStatus {
 
 export interface Versioned {
   value: Buffer;
-  version: string;
+  /** Undefined when the store keeps none (memcached run with -C has no CAS). */
+  version: string | undefined;
 }
 
 export interface CacheStore {

@@ -452,7 +452,9 @@ function getWithCas(client: memjs.Client, key: string, address: string): Promise
       // 1: not found. Other statuses are refusals, reported the way memjs's own get does.
       if (status === 1) return resolve(null);
       if (status !== 0) return reject(new Error(`MemJS GET: status ${status}`));
-      resolve({ value: response.val, version: versionOf(address, response.header.cas.readBigUInt64BE(0).toString()) });
+      const cas = response.header.cas.readBigUInt64BE(0);
+      // 0: memcached run with -C keeps no CAS, so there is no version to renew by.
+      resolve({ value: response.val, version: cas === 0n ? undefined : versionOf(address, cas.toString()) });
     });
   });
 }

@@ -59,7 +59,7 @@ export class MetaCasClient {
 
   /**
    * The item's CAS as a decimal string, null when the server does not hold it, undefined
-   * when this server cannot tell (no meta commands, or it refused the key). Rejects with a
+   * when this server cannot tell (no meta commands, no CAS kept, or it refused the key). Rejects with a
    * CacheError when the server does not answer in time or the connection fails.
    */
   async cas(key: string): Promise<string | null | undefined> {
@@ -68,7 +68,8 @@ export class MetaCasClient {
     const reply = await this.ask(metaRequest(key));
     switch (reply.kind) {
       case 'found':
-        return reply.cas;
+        // Memcached run with -C keeps no CAS and answers 0 for every item.
+        return reply.cas === '0' ? undefined : reply.cas;
       case 'absent':
         return null;
       case 'unsupported':

@@ -16,6 +16,8 @@ export interface MemcachedOptions {
   maxItemSizeMB?: number;
   /** memcached -m (default 64). */
   memoryMB?: number;
+  /** memcached -C: no CAS values kept (every item's CAS is 0). */
+  noCas?: boolean;
 }
 
 export interface MemcachedProcess {
@@ -149,6 +151,7 @@ class Instance {
 function argsFor(port: number, opts: MemcachedOptions): string[] {
   const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', String(opts.memoryMB ?? 64)];
   if (opts.maxItemSizeMB !== undefined) args.push('-I', `${opts.maxItemSizeMB}m`);
+  if (opts.noCas) args.push('-C');
   // memcached refuses to run as root unless told which user to be.
   if (process.getuid?.() === 0) args.push('-u', 'root');
   return args;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { CacheError } from '../../src/errors.js';
+import { MemcachedStore } from '../../src/store/memcached-store.js';
 import { MetaCasClient, metaRequest, parseMetaReply } from '../../src/store/meta-cas.js';
 import { listenOn } from '../helpers/listen.js';
 import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
@@ -110,6 +111,25 @@ async function fakeServer(reply: (line: string) => string | undefined) {
 }
 
 describe('MetaCasClient against servers that cannot answer', () => {
+  it('memcached run without CAS values (-C) cannot tell, for the meta client and for a versioned read alike', async () => {
+    const mc = await startMemcached({ noCas: true });
+    const client = new MetaCasClient('127.0.0.1', mc.port, 1000);
+    const store = new MemcachedStore({ servers: [mc.address], timeoutMs: 1000, maxItemSize: 1024 * 1024 });
+    try {
+      await memcachedCommand(mc.port, 'set meta:c 0 0 1\r\nx\r\n', 'STORED\r\n');
+      assert.equal(await client.cas('meta:c'), undefined);
+      assert.equal(await client.cas('meta:absent'), null);
+      const read = await store.getVersioned('meta:c');
+      assert.deepEqual(read?.value, Buffer.from('x'));
+      assert.equal(read?.version, undefined);
+      assert.equal(await store.version('meta:c'), undefined);
+    } finally {
+      client.close();
+      await store.close();
+      await mc.stop();
+    }
+  });
+
   it('a server without meta commands is asked once, then "cannot tell" comes at once', async () => {
     const old = await fakeServer(() => 'ERROR\r\n');
     const client = new MetaCasClient('127.0.0.1', old.port, 1000);
