@@ -59,7 +59,10 @@ export interface StartOptions {
 export function createStore(cfg: Config, logger: Logger): CacheStore {
   if (cfg.cache.store === 'memory') return new MemoryStore({ maxBytes: cfg.cache.memory.maxBytes });
   const m = cfg.cache.memcached;
-  return new MemcachedStore({ servers: m.servers, timeoutMs: m.timeoutMs, maxItemSize: m.maxItemSize, logger });
+  // L1 renewals ask at 60-90% of ttlMs, so a copy has at least 10% of it left: a check held
+  // back 5% of it to share a write with others still ends in time.
+  const versionBatchMs = Math.min(50, Math.floor(cfg.cache.l1.ttlMs / 20));
+  return new MemcachedStore({ servers: m.servers, timeoutMs: m.timeoutMs, maxItemSize: m.maxItemSize, logger, versionBatchMs });
 }
 
 /** Everything built from one config that answers requests; replaced whole on reload. */

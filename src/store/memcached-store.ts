@@ -63,6 +63,13 @@ export interface MemcachedStoreOptions {
    */
   flushOnRevive?: boolean;
   logger?: StoreLogger;
+  /**
+   * version() questions asked within this many ms go to the server in one write. Default 0
+   * (each at once). Each write wakes memcached, and on a core it shares with memfront each
+   * wake-up preempts memfront: renewals checked one by one added ~1.5 involuntary context
+   * switches apiece (measured), batched a third of that.
+   */
+  versionBatchMs?: number;
   /** Told whenever a server goes down or comes back (metrics, health). */
   onStatusChange?: (status: StoreServerStatus) => void;
 }
@@ -202,7 +209,7 @@ export class MemcachedStore implements CacheStore {
         port,
         up: true,
         conn: new Connection(host, port, this.timeoutMs),
-        meta: new MetaCasClient(host, port, this.timeoutMs),
+        meta: new MetaCasClient(host, port, this.timeoutMs, options.versionBatchMs ?? 0),
         missed: new Set<string>(),
         overflow: false,
         timeouts: 0,

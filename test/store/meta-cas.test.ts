@@ -163,6 +163,30 @@ describe('MetaCasClient against servers that cannot answer', () => {
     }
   });
 
+  it('with batchMs, questions asked together go out in one write, after the batch time, and the deadline counts from the write', async () => {
+    const chunks: string[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('data', (chunk) => {
+        chunks.push(chunk.toString('latin1'));
+        socket.write(chunk.toString('latin1').split('\r\n').filter(Boolean).map((_, i) => `HD c${i + 1}\r\n`).join(''));
+      });
+    });
+    const port = await listenOn(server);
+    // A deadline shorter than the batch time: counted from the ask, every question would fail.
+    const client = new MetaCasClient('127.0.0.1', port, 60, 100);
+    try {
+      const started = Date.now();
+      const answers = await Promise.all([client.cas('a'), client.cas('b'), client.cas('c')]);
+      const took = Date.now() - started;
+      assert.deepEqual(answers, ['1', '2', '3']);
+      assert.ok(took >= 95, `answered after ${took} ms: not held back`);
+      assert.deepEqual(chunks, ['mg a c\r\nmg b c\r\nmg c c\r\n'], 'one write');
+    } finally {
+      client.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('a refused connection fails the question with a CacheError, not a hang', async () => {
     const gone = await fakeServer(() => undefined);
     const port = gone.port;
