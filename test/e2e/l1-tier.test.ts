@@ -118,25 +118,39 @@ describe('L1 tier', () => {
   });
 
   it('renews an unchanged hot entry by asking for its CAS alone: memcached sends bytes, not the entry', async () => {
-    await until(async () => (await get(a.url + '/big-steady')).headers['x-cache'] === 'HIT', 10_000, 'memcached back in use');
-    const stats = async () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
-    const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
-    const unchanged = async () => Number(/memfront_l1_renewals_total\{result="unchanged"\} (\d+)/.exec((await a.mf.metrics.text()).body)?.[1] ?? 0);
-    const hitFor = async (ms: number) => {
-      const started = Date.now();
-      while (Date.now() - started < ms) assert.equal((await get(a.url + '/big-steady')).headers['x-cache'], 'HIT');
-    };
-    // a stored it, so its copy has no CAS yet: the first renewal reads it whole.
-    await hitFor(TTL_MS * 1.5);
-    const before = await stats();
-    const checks = await unchanged();
-    await hitFor(TTL_MS * 3);
-    const after = await stats();
-    const renewed = (await unchanged()) - checks;
-    const sent = stat(after, 'bytes_written') - stat(before, 'bytes_written');
-    assert.ok(renewed >= 2, `${renewed} renewals by CAS in ${TTL_MS * 3} ms`);
-    // The stats reply itself (~1.5 KB) is counted too; one whole read would be 48 KB.
-    assert.ok(sent < 8 * 1024, `memcached sent ${sent} bytes for ${renewed} renewals of a 48 KB entry`);
-    assert.ok(stat(after, 'cmd_get') - stat(before, 'cmd_get') >= renewed, 'the checks did reach memcached');
+    // Its own instance with a longer ttl: a copy that ran out before its check came back
+    // (a loaded machine) would be read whole by the next request, which is not a renewal.
+    const ttlMs = 2000;
+    const c = await startStack({
+      backend: { url: backend.url, timeoutMs: 2000 },
+      cache: { memcached: { servers: [mc.address], timeoutMs: 500 }, l1: { maxBytes: 1 << 20, ttlMs } },
+    });
+    try {
+      await until(async () => (await get(c.url + '/big-steady')).headers['x-cache'] === 'HIT', 10_000, 'memcached in use');
+      const stats = async () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
+      const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
+      const renewals = async (result: string) =>
+        Number(new RegExp(`memfront_l1_renewals_total\\{result="${result}"\\} (\\d+)`).exec((await c.mf.metrics.text()).body)?.[1] ?? 0);
+      const hitFor = async (ms: number) => {
+        const started = Date.now();
+        while (Date.now() - started < ms) assert.equal((await get(c.url + '/big-steady')).headers['x-cache'], 'HIT');
+      };
+      // c stored it, so its copy has no CAS yet: the first renewal (at 60-90% of ttlMs) reads it whole.
+      await hitFor(ttlMs);
+      assert.equal(await renewals('reread'), 1, 'the first renewal read it whole');
+      const before = await stats();
+      const checks = await renewals('unchanged');
+      await hitFor(ttlMs * 2);
+      const after = await stats();
+      const renewed = (await renewals('unchanged')) - checks;
+      const sent = stat(after, 'bytes_written') - stat(before, 'bytes_written');
+      assert.ok(renewed >= 2, `${renewed} renewals by CAS in ${ttlMs * 2} ms`);
+      assert.equal(await renewals('reread'), 1, 'no renewal read it whole again');
+      // The stats reply itself (~1.5 KB) is counted too; one whole read would be ~37 KB.
+      assert.ok(sent < 8 * 1024, `memcached sent ${sent} bytes for ${renewed} renewals of a 48 KB entry`);
+      assert.ok(stat(after, 'cmd_get') - stat(before, 'cmd_get') >= renewed, 'the checks did reach memcached');
+    } finally {
+      await c.close();
+    }
   });
 });
