@@ -67,8 +67,8 @@ export class MetaCasClient {
 
   /**
    * The item's CAS as a decimal string, null when the server does not hold it, undefined
-   * when this server cannot tell (no meta commands, no CAS kept, or it refused the key). Rejects with a
-   * CacheError when the server does not answer in time or the connection fails.
+   * when this server cannot tell (no meta commands, no CAS kept, or it refused the key).
+   * Rejects with a CacheError when the server does not answer in time or the connection fails.
    */
   async cas(key: string): Promise<string | null | undefined> {
     if (!this.supported) return undefined;
