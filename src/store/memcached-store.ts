@@ -221,18 +221,13 @@ export class MemcachedStore implements CacheStore {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    // memjs's value is a view of the bytes read from the socket (memjs-reader.ts): returned
-    // as is, unless it is a small part of a larger read (other answers came with it), which
-    // an entry kept in L1 would otherwise hold whole.
     const { value } = await this.call(key, 'get', (c) => c.get(key));
-    if (value !== null && value.buffer.byteLength > 2 * value.length + 4096) return Buffer.from(value);
-    return value;
+    return value === null ? null : detached(value);
   }
 
   async getVersioned(key: string): Promise<Versioned | null> {
     const found = await this.call(key, 'get', (c, address) => getWithCas(c, key, address));
-    if (found !== null && found.value.buffer.byteLength > 2 * found.value.length + 4096) found.value = Buffer.from(found.value);
-    return found;
+    return found === null ? null : { value: detached(found.value), version: found.version };
   }
 
   /**
@@ -441,6 +436,15 @@ export class MemcachedStore implements CacheStore {
       }
     }
   }
+}
+
+/**
+ * memjs's value is a view of the bytes read from the socket (memjs-reader.ts): kept as is,
+ * unless it is a small part of a larger read (other answers came with it), which an entry
+ * kept in L1 would otherwise hold whole.
+ */
+function detached(value: Buffer): Buffer {
+  return value.buffer.byteLength > 2 * value.length + 4096 ? Buffer.from(value) : value;
 }
 
 /** A version names the server: CAS values are one server's counter, and a key can move between servers. */
