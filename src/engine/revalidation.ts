@@ -1,0 +1,111 @@
+// Revalidating an expired entry: a 304 renews it without the body crossing again. In the
+// background for a stale-while-revalidate answer (no client waits: refresh), and the entry as
+// a 304 renews it (renew), which the foreground miss (fetch.ts) answers from.
+import { responseHeadersFromRaw } from '../policy/forward-headers.js';
+import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
+import { entryOf, type Entry } from '../store/entry-codec.js';
+import type { BackendClient } from '../upstream/backend-client.js';
+import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
+import type { MayStore } from './cache-writes.js';
+import { buildEntry, collect, storeDecision } from './entry-build.js';
+import { dropEntry, type FetchEnv } from './fetch-env.js';
+import type { FetchResult } from './fetch-result.js';
+
+/** A background refresh: what the triggering client's miss would have sent, captured then. */
+export interface RefreshRequest {
+  key: string;
+  path: string;
+  host: string;
+  headers: Record<string, string | string[]>;
+  /** The stale entry being refreshed (its validators make the request conditional). */
+  entry: Entry;
+  mayStore?: MayStore;
+}
+
+export interface Renewed {
+  entry: Entry;
+  ttl: number;
+  reason?: string;
+  setCookies: Array<[string, string]>;
+}
+
+/** The entry as a 304 renews it: headers updated, lifetime from the 304 or as before. */
+export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: number): Renewed {
+  const lines = responseHeadersFromRaw(rawHeaders);
+  const r = renewAfterNotModified(stale, lines, env.rules.store, now);
+  const ttl = r.decision.store ? r.decision.ttl : 0;
+  const entry = entryOf({ ...stale, headers: r.headers, etag: r.etag, lastModified: r.lastModified, storedAt: now, staleAt: now + ttl * 1000 });
+  return {
+    entry,
+    ttl,
+    reason: r.decision.store ? undefined : r.decision.reason,
+    setCookies: lines.filter(([name]) => name.toLowerCase() === 'set-cookie'),
+  };
+}
+
+/**
+ * Refreshes a stale entry with no client waiting: conditional when it has validators (a 304
+ * renews it), else fetched whole. A failing backend (error, timeout, 5xx) leaves the entry
+ * as it is, to be served while staleIfError allows; an answer that may no longer be stored
+ * deletes it.
+ */
+export async function refresh(
+  env: FetchEnv,
+  client: BackendClient,
+  r: RefreshRequest,
+  fromBase: (up: UpstreamResponse) => UpstreamResponse,
+): Promise<FetchResult> {
+  const validators = revalidationHeaders(r.entry);
+  const conditional = Object.keys(validators).length > 0;
+  env.metrics.backendRequests.inc({ route: 'backend' });
+  let up: UpstreamResponse;
+  try {
+    up = fromBase(await client.fetch({ path: r.path, headers: { ...r.headers, ...validators } }));
+  } catch (err) {
+    return refreshFailed(env, r, 'backend-error', err);
+  }
+  const now = env.now();
+  if (conditional && up.status === 304) {
+    up.body.resume();
+    const renewed = renew(env, r.entry, up.rawHeaders, now);
+    if (renewed.ttl > 0) {
+      return { kind: 'stored', entry: renewed.entry, bytes: 0, detail: 'revalidated', saved: env.writes.store(r.key, renewed.entry, renewed.ttl, r.mayStore) };
+    }
+    return dropEntry(env, r.key, renewed.reason ?? 'zero-ttl');
+  }
+  if (up.status >= 500) {
+    up.abort();
+    return refreshFailed(env, r, `fwd-status=${up.status}`);
+  }
+  if (env.rules.cfg.reproxy.enabled && (rawHeader(up.rawHeaders, 'x-reproxy-url') !== undefined || rawHeader(up.rawHeaders, 'x-reproxy-service') !== undefined)) {
+    // A reproxy answer needs the client's request to follow it: the next miss will.
+    up.abort();
+    return refreshFailed(env, r, 'reproxy');
+  }
+  const decision = storeDecision(up, env.rules.store, now);
+  if (!decision.store) {
+    up.abort();
+    return dropEntry(env, r.key, decision.reason);
+  }
+  const stamps = env.writes.stamps(r.key, r.host, up);
+  const body = await collect(up, env.rules.store.maxObjectSize);
+  if (body === 'incomplete') {
+    env.metrics.backendErrors.inc({ route: 'backend', code: 'incomplete-body' });
+    return refreshFailed(env, r, 'incomplete-body');
+  }
+  if (body === 'too-large') return dropEntry(env, r.key, 'too-large');
+  const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold());
+  return { kind: 'stored', entry, bytes: 0, saved: env.writes.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
+}
+
+function refreshFailed(env: FetchEnv, r: RefreshRequest, detail: string, err?: unknown): FetchResult {
+  if (err !== undefined) noteBackendError(env, 'backend', err);
+  env.logger.warn({ err, url: r.path, detail }, 'background refresh failed; the stale entry stays');
+  return { kind: 'failed', bytes: 0, err, detail };
+}
+
+export function noteBackendError(env: FetchEnv, route: string, err: unknown): void {
+  const code = (err as { code?: string })?.code ?? 'UNKNOWN';
+  const causeCode = (err as { cause?: { code?: string } })?.cause?.code ?? code;
+  env.metrics.backendErrors.inc({ route, code: causeCode });
+}
