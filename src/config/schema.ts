@@ -49,6 +49,29 @@ export function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
+/**
+ * Contract, "Default session cookies": the session and login cookies of the CMSs memfront is
+ * deployed in front of (PHP, Django, Java, Express, Laravel, Rails' `_app_session`, Drupal's
+ * SESS/SSESS, WordPress logins, post passwords and comment authors, WooCommerce carts). A
+ * request carrying any of them is someone's own, never anonymous.
+ */
+export const DEFAULT_SESSION_COOKIES = [
+  'PHPSESSID',
+  'sessionid',
+  'JSESSIONID',
+  'connect.sid',
+  'laravel_session',
+  '*_session',
+  'SESS*',
+  'SSESS*',
+  'wordpress_logged_in_*',
+  'wordpress_sec_*',
+  'wp-postpass_*',
+  'comment_author_*',
+  'woocommerce_*',
+  'wp_woocommerce_session_*',
+];
+
 const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 const isHttpUrl = (x: unknown): boolean => {
   if (typeof x !== 'string') return false;
@@ -283,7 +306,7 @@ const declared: convict.Schema<LoadedConfig> = {
     maxObjectSize: key('mf-positive', MB, 'Larger bodies (as received) are streamed through, not stored (bytes).'),
     statuses: key('mf-statuses', [200, 203, 300, 301, 308, 404, 410], 'Response statuses that may be stored.'),
     honorCacheControl: key('mf-bool', true, 'false: anonymous responses are stored for defaultTtl whatever Cache-Control says (never with Set-Cookie).'),
-    sessionCookies: key('mf-strings', ['PHPSESSID', 'sessionid', 'wordpress_logged_in_*'], 'Cookie names (* = wildcard) that make a request non-anonymous.'),
+    sessionCookies: key('mf-strings', DEFAULT_SESSION_COOKIES, 'Cookie names (* = wildcard) that make a request non-anonymous.'),
     ignoreQueryParams: key('mf-strings', ['utm_*', 'fbclid', 'gclid'], 'Query parameters (* = wildcard) left out of cache keys.'),
     staleWhileRevalidate: key('mf-count', 30, 'Seconds an expired entry may still be served while one request refreshes it.'),
     staleIfError: key('mf-count', 600, 'Seconds an expired entry may be served when the backend fails.'),

@@ -37,7 +37,7 @@ import {
   targetRequestHeaders,
   type Target,
 } from '../policy/reproxy-rules.js';
-import { compileRoutes, decideRoute, substitute, type CompiledRoute, type RouteDecision } from '../policy/route-match.js';
+import { compileRoutes, decideRoute, substitute, substitutionRefusal, type CompiledRoute, type RouteDecision } from '../policy/route-match.js';
 import type { BackendProxy } from '../upstream/backend-proxy.js';
 import { ReproxyFetcher, type Attempt } from '../upstream/reproxy-fetcher.js';
 import { ReproxyMemo } from '../upstream/reproxy-memo.js';
@@ -150,6 +150,11 @@ export class Dispatcher {
   routeName(url: string): string {
     const to = this.decide(url).to;
     return this.implemented.has(to) ? to : 'backend';
+  }
+
+  /** Why the route refuses this request (400), if it does: see substitutionRefusal. */
+  routeRefusal(url: string): string | undefined {
+    return substitutionRefusal(this.decide(url));
   }
 
   /**
@@ -316,7 +321,7 @@ export class Dispatcher {
  */
 function rememberable(preserve: ReadonlySet<string>, named: readonly string[]): ReadonlySet<string> {
   const out = new Set(preserve);
-  for (const name of compilePreserve(named)) if (name !== 'set-cookie') out.add(name);
+  for (const name of compilePreserve(named)) if (name !== 'set-cookie' && name !== 'set-cookie2') out.add(name);
   return out;
 }
 

@@ -24,7 +24,7 @@ export async function buildEntry(up: UpstreamResponse, body: Buffer, ttl: number
   const stored: Array<[string, string]> = [];
   for (const [k, v] of responseHeadersFromRaw(up.rawHeaders)) {
     const lower = k.toLowerCase();
-    if (lower === 'content-length' || lower === 'content-encoding' || lower === 'set-cookie') continue;
+    if (lower === 'content-length' || lower === 'content-encoding' || lower === 'set-cookie' || lower === 'set-cookie2') continue;
     stored.push([k, v]);
   }
   const ce = rawHeader(up.rawHeaders, 'content-encoding')?.trim().toLowerCase();

@@ -76,6 +76,11 @@ export class Fetcher {
     return this.upstream.routeName(url);
   }
 
+  /** Why the request's route refuses it (400), if it does. */
+  routeRefusal(url: string): string | undefined {
+    return this.upstream.routeRefusal(url);
+  }
+
   /**
    * Whether a stale entry of this route can be refreshed in the background. Only the backend
    * (and offload) route: the others (reproxy, mogile, static) answer through a client's request.

@@ -30,6 +30,7 @@ import { cacheKey } from '../policy/cache-key.js';
 import { freshness } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
+import { admitRequest } from '../policy/request-admission.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { logRequest } from '../log.js';
 import { boundedMemo } from '../memo.js';
@@ -133,6 +134,7 @@ export class Engine {
     if (cache === null || !rules.cfg.cache.enabled) return false;
     const url = req.url;
     if (url === undefined || (req.method !== 'GET' && req.method !== 'HEAD') || !checkRequestTarget(url).ok) return false;
+    if (!admitRequest(req.method, req.headers, req.rawHeaders).ok) return false;
     if (!classifyRequest({ method: req.method, headers: req.headers }, { sessionCookie: rules.sessionCookie }).cacheable) return false;
     const started = performance.now();
     const trusted = rules.anyTrusted && rules.trustedPeer(req.socket.remoteAddress ?? '');
@@ -202,15 +204,27 @@ export class Engine {
       this.synth(ctx, target.status, target.status === 414 ? 'URI Too Long' : 'Bad Request');
       return 'done';
     }
-    ctx.route = this.d.fetcher.routeName(req.url!);
-    if (req.method === 'PURGE') return 'purge';
-    if (!this.d.cache || !this.d.rules.cfg.cache.enabled) {
-      ctx.bypassReason = 'cache-off';
-      return 'bypass';
+    const admitted = admitRequest(req.method ?? '', req.headers, req.rawHeaders);
+    if (!admitted.ok) {
+      ctx.detail = admitted.reason;
+      this.synth(ctx, admitted.status, 'Bad Request');
+      return 'done';
     }
-    const c = classifyRequest({ method: req.method ?? '', headers: req.headers }, { sessionCookie: this.d.rules.sessionCookie });
-    if (!c.cacheable) {
-      ctx.bypassReason = c.reason;
+    if (req.method === 'PURGE') return 'purge';
+    const cacheOn = this.d.cache !== null && this.d.rules.cfg.cache.enabled;
+    const c = cacheOn ? classifyRequest({ method: req.method ?? '', headers: req.headers }, { sessionCookie: this.d.rules.sessionCookie }) : undefined;
+    // Contract: "for a request that uses the cache, the URL sent upstream is the one the key
+    // was built from". Routes, the key, the upstream and the log all see this one target.
+    if (c?.cacheable) req.url = this.d.rules.normalize(req.url!);
+    ctx.route = this.d.fetcher.routeName(req.url!);
+    const refused = this.d.fetcher.routeRefusal(req.url!);
+    if (refused) {
+      ctx.detail = refused;
+      this.synth(ctx, 400, 'Bad Request');
+      return 'done';
+    }
+    if (!c || !c.cacheable) {
+      ctx.bypassReason = c ? c.reason : 'cache-off';
       return 'bypass';
     }
     ctx.key = this.d.rules.keyFor(ctx.scheme, ctx.host, req.url!);
@@ -459,6 +473,10 @@ export class Engine {
   /** False when the entry (read from the cache, in chunks) turned out to be gone before anything was sent. */
   private async deliverCoalesced(ctx: Ctx, entry: Entry): Promise<boolean> {
     ctx.outcome = 'miss';
+    // The flight may have been led by an offload server's request (the loop guard is its
+    // own): this one is redirected if it is worth offloading (contract: "The offload loop
+    // guard is per request").
+    if (this.d.fetcher.offloadStored(ctx, entry, Math.floor((entry.staleAt - this.now()) / 1000))) return true;
     ctx.detail = 'coalesced';
     try {
       ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {

@@ -39,7 +39,7 @@ export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: nu
     entry,
     ttl,
     reason: r.decision.store ? undefined : r.decision.reason,
-    setCookies: lines.filter(([name]) => name.toLowerCase() === 'set-cookie'),
+    setCookies: lines.filter(([name]) => /^set-cookie2?$/i.test(name)),
   };
 }
 

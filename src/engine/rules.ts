@@ -1,7 +1,7 @@
 // The config compiled once into the predicates the decision modules take.
 import type { Config } from '../config/types.js';
 import { compileGlobs } from '../policy/glob.js';
-import { cacheKey } from '../policy/cache-key.js';
+import { keyOf, normalizeUrl } from '../policy/cache-key.js';
 import { compileCidrs } from '../policy/forward-headers.js';
 
 export interface Rules {
@@ -22,6 +22,8 @@ export interface Rules {
   windows: { staleWhileRevalidate: number; staleIfError: number };
   /** cacheKey for a GET/HEAD, memoised: hot URLs skip the normalising and hashing. */
   keyFor(scheme: string, host: string, url: string): string;
+  /** The target a request that uses the cache is keyed by and sent upstream with (normalizeUrl). */
+  normalize(url: string): string;
 }
 
 const KEY_MEMO_ENTRIES = 10_000;
@@ -31,10 +33,11 @@ export function compileRules(cfg: Config): Rules {
   const ignoreQueryParam = compileGlobs(c.ignoreQueryParams);
   const memo = new Map<string, string>();
   const keyFor = (scheme: string, host: string, url: string): string => {
-    const id = scheme + ' ' + host + ' ' + url;
+    // A line feed can be in none of the three (Node's parser refuses it).
+    const id = scheme + '\n' + host + '\n' + url;
     let key = memo.get(id);
     if (key === undefined) {
-      key = cacheKey({ method: 'GET', scheme, host, url }, { keyPrefix: c.memcached.keyPrefix, ignoreQueryParam });
+      key = keyOf('GET', scheme, host, normalizeUrl(url, ignoreQueryParam), c.memcached.keyPrefix);
       // Bounded without bookkeeping: a full memo starts over (hot URLs come straight back).
       if (memo.size >= KEY_MEMO_ENTRIES) memo.clear();
       memo.set(id, key);
@@ -43,6 +46,7 @@ export function compileRules(cfg: Config): Rules {
   };
   return {
     keyFor,
+    normalize: (url) => normalizeUrl(url, ignoreQueryParam),
     cfg,
     sessionCookie: compileGlobs(c.sessionCookies),
     ignoreQueryParam,

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 
 /** Bump when the key material changes, so old entries are simply never found again. */
-export const KEY_VERSION = 'p1';
+export const KEY_VERSION = 'p2';
 /** The version of tag-generation keys (see tagKey). */
 export const TAG_KEY_VERSION = 't1';
 
@@ -23,11 +23,19 @@ export interface KeyOptions {
 /**
  * Contract: "Keys are built from the method class, scheme, host, path and the query with
  * ignoreQueryParams removed and the rest sorted. Any key fits memcached's limits."
+ * The fields are joined with a line feed, which none of them can hold (Node's parser refuses
+ * it in a request target and in a header value): no two different (host, path, query) share
+ * material, whatever a Host holds (a `Host: site/foo` with `/bar` is not `/foo/bar`).
  */
 export function cacheKey(req: KeyRequest, opts: KeyOptions): string {
   const scheme = req.scheme.toLowerCase();
-  const material = `${methodClass(req.method)} ${scheme}://${normalizeHost(req.host, scheme)}${normalizeUrl(req.url, opts.ignoreQueryParam)}`;
-  return `${opts.keyPrefix}${KEY_VERSION}:${digest(material)}`;
+  return keyOf(req.method, scheme, req.host, normalizeUrl(req.url, opts.ignoreQueryParam), opts.keyPrefix);
+}
+
+/** The key of an already normalised path and query (normalizeUrl). */
+export function keyOf(method: string, scheme: string, host: string, normalizedUrl: string, keyPrefix: string): string {
+  const material = `${methodClass(method)}\n${scheme}\n${normalizeHost(host, scheme)}\n${normalizedUrl}`;
+  return `${keyPrefix}${KEY_VERSION}:${digest(material)}`;
 }
 
 /**
@@ -59,9 +67,13 @@ export function normalizeHost(host: string, scheme: string): string {
 }
 
 /**
- * Path plus normalised query. The path is kept byte for byte as sent (the backend sees it so);
- * the query loses ignored parameters and empty pieces and is sorted by name then value, so
- * `a=1&b=2` and `b=2&a=1` share one entry. Pieces keep their encoding as sent.
+ * Path plus normalised query: the key's material and, for a request that uses the cache, the
+ * target sent upstream (so a parameter left out of the key never reaches the backend). The
+ * path is kept byte for byte as sent; the query loses ignored parameters and empty pieces and
+ * is sorted by name only, so `a=1&b=2` and `b=2&a=1` share one entry while repeated names
+ * keep their order (`id=2&id=1` is not `id=1&id=2`: PHP takes the last, Express an array).
+ * Only `&` separates pieces, so `utm_source=x;lang=evil` is one ignored piece and goes whole.
+ * Pieces keep their encoding as sent.
  */
 export function normalizeUrl(url: string, ignoreQueryParam: (name: string) => boolean): string {
   // A fragment is never part of the target (RFC 9110 7.1); absolute-form carries its own authority.
@@ -83,8 +95,9 @@ export function normalizeUrl(url: string, ignoreQueryParam: (name: string) => bo
     })
     .filter((p) => !ignoreQueryParam(decodeName(p.name)));
   if (pieces.length === 0) return path;
-  // Code-unit order, not localeCompare: keys must be the same on every machine.
-  pieces.sort((a, b) => cmp(a.name, b.name) || cmp(a.value ?? '', b.value ?? '') || cmp(a.raw, b.raw));
+  // Code-unit order, not localeCompare: keys must be the same on every machine. The sort is
+  // stable, so repeated names stay in the order sent.
+  pieces.sort((a, b) => cmp(a.name, b.name));
   return `${path}?${pieces.map((p) => p.raw).join('&')}`;
 }
 

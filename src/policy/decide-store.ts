@@ -38,7 +38,8 @@ export function decideStore(res: { status: number; headers: Headers }, rules: St
   if (!rules.statuses.includes(res.status)) return { store: false, reason: 'status' };
 
   // Contract: "it has no Set-Cookie" — whatever honorCacheControl says, so no two visitors share a cookie.
-  if (isPresent(h['set-cookie'])) return { store: false, reason: 'set-cookie' };
+  // Set-Cookie2 (RFC 2965, obsolete) sets a cookie all the same.
+  if (isPresent(h['set-cookie']) || isPresent(h['set-cookie2'])) return { store: false, reason: 'set-cookie' };
 
   // Contract: "its Cache-Control allows a shared cache (no private, no-store, no-cache;
   // unless cache.honorCacheControl is false)". Qualified forms (private="x", no-cache="x")

@@ -5,6 +5,7 @@ import { BlockList, isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { boundedMemo } from '../memo.js';
 import { listMembers, type Headers } from './headers.js';
+import { upstreamFraming } from './request-admission.js';
 
 /** RFC 9110 7.6.1: connection-specific fields a proxy must not forward, plus the legacy ones. */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -30,18 +31,34 @@ const CONDITIONALS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Contract: client-sent "Forwarded, X-Original-URL, X-Rewrite-URL" never reach the backend
- * (they can rewrite the route or forge the client in some CMSes), "X-Reproxy-* headers are
- * removed before any route sees the request", and only memfront says X-Proxy-Capabilities.
+ * Client-sent headers no upstream ever sees, from trustedProxies too: frameworks rebuild the
+ * URL, scheme, port, host or method from them (Rack, Symfony, Laravel, Express overrides), so
+ * each is an input the cache key does not hold: one request would make a page (a redirect
+ * loop, a page built for another scheme) that every visitor then gets. A denylist, not an
+ * allowlist: the request headers a backend legitimately reads (Accept-Language, a device
+ * header set by a front end, X-Requested-With) are many and site-specific, and Vary is how a
+ * backend says it read one; these are the ones no client may set at all.
+ * Contract: "Forwarded, X-Original-URL, X-Rewrite-URL", "X-Forwarded-Scheme, X-Forwarded-Ssl,
+ * X-Forwarded-Port, X-Forwarded-Prefix, X-Forwarded-Server, X-Host, X-HTTP-Method-Override,
+ * X-HTTP-Method, X-Method-Override and X-Original-Method", "X-Reproxy-* headers are removed
+ * before any route sees the request", and only memfront says X-Proxy-Capabilities.
  */
+const CLIENT_FORBIDDEN: ReadonlySet<string> = new Set([
+  'forwarded',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-method',
+  'x-original-host',
+  'x-host',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-proxy-capabilities',
+]);
+
 function isClientForbidden(name: string): boolean {
-  return (
-    name === 'forwarded' ||
-    name === 'x-original-url' ||
-    name === 'x-rewrite-url' ||
-    name === 'x-proxy-capabilities' ||
-    name.startsWith('x-reproxy-')
-  );
+  // Every X-Forwarded-* but the three memfront sets itself (FORWARDING, below).
+  return CLIENT_FORBIDDEN.has(name) || name.startsWith('x-reproxy-') || (name.startsWith('x-forwarded-') && !FORWARDING.has(name));
 }
 
 /** Set by memfront itself below, from the peer or from a trusted proxy. */
@@ -125,6 +142,12 @@ export function backendRequestHeaders(headers: Headers, ctx: ForwardContext): Re
     out[name] = Array.isArray(value) ? [...value] : value;
   }
   if (out['host'] === undefined && ctx.host !== '') out['host'] = ctx.host;
+  // A body that came chunked goes on chunked, framed by us (request-admission.ts): Node
+  // frames a body itself only for some methods, and never one whose framing we removed.
+  if (upstreamFraming(headers).kind === 'chunked') {
+    delete out['content-length'];
+    out['transfer-encoding'] = 'chunked';
+  }
 
   // Contract: X-Forwarded-For is "the client address, appended to an incoming value only when
   // the peer is in trustedProxies"; X-Forwarded-Proto/-Host replace client-sent ones unless trusted.

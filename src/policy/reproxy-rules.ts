@@ -168,7 +168,7 @@ function rangeTotal(v: string | string[] | undefined): number | undefined {
 const TO_TARGET = ['user-agent', 'accept', 'accept-language', 'accept-encoding', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id'];
 
 export interface TargetRequestInput {
-  /** The client's own request headers (for Host and Range). */
+  /** The client's own request headers (for Range). */
   client: Headers;
   /** What the backend was sent (memfront's X-Forwarded-*, normalised Accept-Encoding). */
   forwarded: Record<string, string | string[]>;
@@ -183,8 +183,9 @@ export interface TargetRequestInput {
  */
 export function targetRequestHeaders(i: TargetRequestInput): Record<string, string> {
   const out: Record<string, string> = {};
-  const host = single(i.client['host']);
-  if (host !== undefined && host !== '') out['host'] = host;
+  // No Host: the fetcher sends the target URL's own. Contract: reproxied, static and MogileFS
+  // storage requests "carry the Host of the URL they are sent to, never the client's" (a
+  // client must not pick an internal virtual host).
   for (const name of TO_TARGET) {
     const v = i.forwarded[name];
     if (v !== undefined) out[name] = Array.isArray(v) ? v.join(', ') : v;

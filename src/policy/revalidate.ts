@@ -25,7 +25,7 @@ export function revalidationHeaders(v: StoredValidators): Record<string, string>
 // RFC 9111 3.2: every field of the 304 replaces the stored one, except Content-Length, and
 // fields "that the cache's stored response depends upon": we keep the body as stored, so its
 // coding and framing stay as they were. Set-Cookie is never stored (it still counts below).
-const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'set-cookie']);
+const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'set-cookie', 'set-cookie2']);
 
 // A 304 that says nothing about freshness leaves the lifetime as it was (contract: "lifetime
 // from the 304's headers, else as before").
@@ -58,7 +58,7 @@ export function renewAfterNotModified(stored: StoredResponse, notModified: Array
   let saysFreshness = false;
   for (const [name, value] of notModified) {
     const lower = name.toLowerCase();
-    if (lower === 'set-cookie') setCookie = true;
+    if (lower === 'set-cookie' || lower === 'set-cookie2') setCookie = true;
     if (FRESHNESS_FIELDS.has(lower)) saysFreshness = true;
     if (NOT_UPDATED.has(lower)) continue;
     const lines = fresh.get(lower) ?? [];

@@ -82,3 +82,24 @@ function literalOrigins(template: string | undefined): ReadonlySet<string> {
   }
   return out;
 }
+
+/**
+ * Contract: "a group holding a `..` or `.` segment (also percent-encoded, `%2e`), a backslash,
+ * or an encoded slash (`%2f`) is refused with 400". URL parsers resolve dot segments after
+ * the substitution (`/files/$1` with `../secret` is `/secret`), and some servers read `\` or
+ * `%2f` as `/`, so such a group could leave the template's path.
+ */
+export function unsafeGroup(group: string): boolean {
+  if (group.includes('\\')) return true;
+  const lower = group.toLowerCase();
+  if (lower.includes('%2f') || lower.includes('%5c')) return true;
+  const path = lower.replace(/%2e/g, '.').split(/[?#]/, 1)[0];
+  return path.split('/').some((segment) => segment === '.' || segment === '..');
+}
+
+/** Why a route's substitution refuses this request, if it does: its groups would leave the template. */
+export function substitutionRefusal(decision: RouteDecision): 'unsafe-path' | undefined {
+  const r = decision.route;
+  if (!r || (r.route.url === undefined && r.route.key === undefined)) return undefined;
+  return decision.groups.slice(1).some(unsafeGroup) ? 'unsafe-path' : undefined;
+}

@@ -13,6 +13,8 @@ export const HOST_COUNTER = ' host';
 /** Bounds on what one response may tag (a runaway header must not cost a round trip per word). */
 export const MAX_TAGS = 64;
 export const MAX_TAG_BYTES = 256;
+/** Distinct tags one PURGE may name. */
+export const MAX_PURGE_TAGS = 256;
 
 /** `Surrogate-Key: a b` (space-separated, the Fastly convention). */
 export function parseSurrogateKey(value: string | string[] | undefined): string[] {
@@ -107,7 +109,13 @@ export type PurgeDecision =
 export function decidePurge(req: { url: string; headers: Headers }): PurgeDecision {
   const h = req.headers;
   const tags = [...parseSurrogateKey(h['surrogate-key']), ...parseCacheTag(h['cache-tag'])];
-  if (tags.length > 0) return { kind: 'tags', tags: [...new Set(tags)] };
+  if (tags.length > 0) {
+    const distinct = [...new Set(tags)];
+    // Contract: "A PURGE naming more than 256 distinct tags ... gets 400 and changes nothing":
+    // each tag costs COUNTER_COPIES increments, and one request must not hold the loop for seconds.
+    if (distinct.length > MAX_PURGE_TAGS) return { kind: 'refused', reason: `more than ${MAX_PURGE_TAGS} tags` };
+    return { kind: 'tags', tags: distinct };
+  }
   if (h['surrogate-key'] !== undefined || h['cache-tag'] !== undefined) return { kind: 'refused', reason: 'empty tag header' };
 
   const method = (joinList(h['x-purge-method']) ?? 'default').trim().toLowerCase();

@@ -55,7 +55,10 @@ const CONTRACT_DEFAULTS = {
     maxObjectSize: 1048576,
     statuses: [200, 203, 300, 301, 308, 404, 410],
     honorCacheControl: true,
-    sessionCookies: ['PHPSESSID', 'sessionid', 'wordpress_logged_in_*'],
+    sessionCookies: [
+      'PHPSESSID', 'sessionid', 'JSESSIONID', 'connect.sid', 'laravel_session', '*_session', 'SESS*', 'SSESS*',
+      'wordpress_logged_in_*', 'wordpress_sec_*', 'wp-postpass_*', 'comment_author_*', 'woocommerce_*', 'wp_woocommerce_session_*',
+    ],
     ignoreQueryParams: ['utm_*', 'fbclid', 'gclid'],
     staleWhileRevalidate: 30,
     staleIfError: 600,

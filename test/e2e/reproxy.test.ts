@@ -335,14 +335,16 @@ describe('X-Reproxy-URL', () => {
     assert.equal(r.headers.location, undefined);
   });
 
-  it('the target gets the client\'s method, Host and Range, not its cookies or credentials', async () => {
+  it('the target gets the client\'s method and Range and its own Host, not the client\'s Host, cookies or credentials', async () => {
     const n = fileA.seen.length;
     const r = await get(`${stack.url}/r/digits`, { headers: { host: 'www.example.test', cookie: 'theme=dark', range: 'bytes=0-3', 'user-agent': 'ua-1' } });
     assert.equal(r.status, 206);
     const asked = fileA.seen.slice(n);
     assert.equal(asked.length, 1);
     assert.equal(asked[0].method, 'GET');
-    assert.equal(asked[0].headers.host, 'www.example.test');
+    // Contract (hostile input): the Host of the URL it is sent to; a client never picks the
+    // file server's virtual host.
+    assert.equal(asked[0].headers.host, `127.0.0.1:${fileA.port}`);
     assert.equal(asked[0].headers.range, 'bytes=0-3');
     assert.equal(asked[0].headers['user-agent'], 'ua-1');
     assert.equal(asked[0].headers.cookie, undefined);

@@ -92,13 +92,12 @@ test('backendRequestHeaders: hop-by-hop headers and those named in Connection ar
       'proxy-authenticate': 'x',
       te: 'trailers',
       trailer: 'x-checksum',
-      'transfer-encoding': 'chunked',
       upgrade: 'websocket',
       'x-secret': 'hop only',
       'x-kept': 'yes',
     }),
   );
-  for (const name of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'x-secret']) {
+  for (const name of ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'x-secret']) {
     assert.equal(out[name], undefined, name);
   }
   assert.equal(out['x-kept'], 'yes');
@@ -269,4 +268,34 @@ test('responseHeadersFromRaw: Connection named after its target still removes it
 test('responseHeadersFromRaw: empty and odd-length input', () => {
   assert.deepEqual(responseHeadersFromRaw([]), []);
   assert.deepEqual(responseHeadersFromRaw(['Content-Type', 'text/plain', 'Dangling']), [['Content-Type', 'text/plain']]);
+});
+
+test('backendRequestHeaders: a body that came chunked goes on chunked, framed by memfront (never raw)', () => {
+  const out = forward(requestBut({ 'transfer-encoding': 'gzip, chunked', 'content-length': undefined }));
+  assert.equal(out['transfer-encoding'], 'chunked');
+  assert.equal(out['content-length'], undefined);
+  const sized = forward(requestBut({ 'content-length': '5' }));
+  assert.equal(sized['transfer-encoding'], undefined);
+  assert.equal(sized['content-length'], '5');
+});
+
+test('backendRequestHeaders: URL, scheme, port, host and method overrides never reach the backend, from trusted proxies neither', () => {
+  const forged = {
+    'x-forwarded-scheme': 'https',
+    'x-forwarded-ssl': 'on',
+    'x-forwarded-port': '443',
+    'x-forwarded-prefix': '/evil',
+    'x-forwarded-server': 'evil',
+    'x-host': 'evil.test',
+    'x-original-host': 'evil.test',
+    'x-http-method-override': 'DELETE',
+    'x-http-method': 'DELETE',
+    'x-method-override': 'DELETE',
+    'x-original-method': 'DELETE',
+  };
+  for (const trusted of [false, true]) {
+    const out = forward(requestBut(forged), { trusted });
+    for (const name of Object.keys(forged)) assert.equal(out[name], undefined, `${name} (trusted: ${trusted})`);
+    assert.equal(out['x-forwarded-proto'] !== undefined, true);
+  }
 });
