@@ -2,6 +2,7 @@
 // name promises, and the systemd unit must run the bin the way the contract says.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
@@ -60,9 +61,21 @@ describe('conf/memfront.service', () => {
   const unit = readFileSync(confDir + 'memfront.service', 'utf8');
   const directive = (name: string) => unit.split('\n').filter((l) => l.startsWith(`${name}=`)).map((l) => l.slice(name.length + 1));
 
-  it('runs the bin itself with the config in /etc/memfront', () => {
-    const [exec] = directive('ExecStart');
-    assert.match(exec, /^\/\S*node_modules\/\.bin\/memfront --config \/etc\/memfront\/config\.json$/);
+  it('runs the bin a release installs into /opt/memfront, with the config in /etc/memfront', () => {
+    // `npm install -g --prefix /opt/memfront` puts the bin in /opt/memfront/bin (tarball-install.test.ts).
+    assert.deepEqual(directive('ExecStart'), ['/opt/memfront/bin/memfront --config /etc/memfront/config.json']);
+  });
+
+  it('is hardened: systemd-analyze security rates its exposure below 3.0', (t) => {
+    const analyze = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=30', confDir + 'memfront.service'], { encoding: 'utf8' });
+    if (analyze.error || /unrecognized option|unknown option/i.test(analyze.stderr)) {
+      t.skip('systemd-analyze with --offline (systemd >= 250) is not installed');
+      return;
+    }
+    const score = /Overall exposure level for memfront\.service: ([\d.]+)/.exec(analyze.stdout);
+    assert.ok(score, `a score in: ${analyze.stdout.slice(-300)}${analyze.stderr}`);
+    assert.ok(Number(score[1]) < 3, `exposure ${score[1]}`);
+    assert.equal(analyze.status, 0, 'within --threshold=30 (3.0)');
   });
 
   it('stops with SIGTERM, reloads with SIGHUP, restarts on failure but not on a bad config', () => {
