@@ -67,7 +67,7 @@ function helpText(): string {
   return `Usage:
   memfront [--config FILE] [--KEY=VALUE ...]        start the proxy in the foreground
   memfront check [--config FILE] [--KEY=VALUE ...]  validate the config, then check the servers it names
-  memfront check --offline [--config FILE] [...]     validate the config only; list the servers, contact none
+  memfront check --offline [--config FILE] [...]    validate the config only; list the servers, contact none
   memfront config [--config FILE] [--KEY=VALUE ...] print the effective config: every key, its value and
                                                     its source (default, file, env or arg)
   memfront --version                                the version
