@@ -1,6 +1,8 @@
 // `memfront check`: with the config already validated, asks every server it names whether it
 // answers (memcached `version`, HEAD / of the backend and the HTTP servers, `noop` to the
-// trackers) and prints a table. Exit status 0 when all answer, 1 otherwise.
+// trackers) and prints a table. Exit status 0 when all answer, 1 otherwise. With --offline it
+// stops at the validation and lists the servers without contacting any (a build or deploy
+// host need not reach production).
 import type { Config } from './config/types.js';
 import { backendUrl } from './admin/health.js';
 import { probeHttp, probeMemcached, probeTracker, type ProbeResult } from './admin/probe.js';
@@ -68,4 +70,14 @@ export async function runCheck(cfg: Config, out: NodeJS.WritableStream = process
   out.write(formatCheckTable(rows));
   out.write(failed === 0 ? `\nall ${rows.length} answer\n` : `\n${rows.length - failed} of ${rows.length} answer; ${failed} do not\n`);
   return failed === 0 ? 0 : 1;
+}
+
+/** `memfront check --offline`: the config is valid (or it would not get here); nothing is contacted. */
+export function runOfflineCheck(cfg: Config, out: NodeJS.WritableStream = process.stdout): number {
+  const targets = checkTargets(cfg);
+  const width = Math.max(4, ...targets.map((t) => t.name.length));
+  out.write('config: valid\n\n');
+  out.write(`servers it names (not contacted: --offline):\n${'WHAT'.padEnd(width)}  ADDRESS\n`);
+  for (const t of targets) out.write(`${t.name.padEnd(width)}  ${t.address}\n`);
+  return 0;
 }

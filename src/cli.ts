@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The memfront command: reads the command line and the config, then starts the proxy (one
-// process, or a primary with workers) or runs the checks. Wiring only. Exit status: 0 stopped
-// cleanly (check: everything answers), 1 failed to start or to stop (check: something does not
-// answer), 2 bad config or command line. Cluster workers run this file too (see cluster.ts).
+// process, or a primary with workers), runs the checks or prints the effective config. Wiring
+// only. Exit status: 0 stopped cleanly (check: everything answers), 1 failed to start or to stop
+// (check: something does not answer), 2 bad config or command line. Config warnings go to
+// stderr, one line each, and change nothing. Cluster workers run this file too (see cluster.ts).
 
 import cluster from 'node:cluster';
 import { ConfigError } from './errors.js';
-import { configDocs, loadConfig, type LoadedConfig, type LoadOptions } from './config/load.js';
+import { configDocs, loadConfig, readConfig, type LoadedConfig, type LoadOptions, type ReadConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import type { Memfront } from './server.js';
 
@@ -16,16 +17,24 @@ const EXIT_BAD_CONFIG = 2;
 const CLOSE_OVERRUN_MS = 5000;
 
 interface CommandLine {
-  command: 'run' | 'check' | 'help';
+  command: 'run' | 'check' | 'config' | 'help' | 'version';
   file?: string;
   args: string[];
+  /** check: validate only, contact nothing. */
+  offline?: boolean;
 }
+
+const SUBCOMMANDS = ['check', 'config'] as const;
 
 function parseCommandLine(argv: string[]): CommandLine {
   const rest = [...argv];
-  const command = rest[0] === 'check' ? 'check' : 'run';
-  if (command === 'check') rest.shift();
+  const sub = SUBCOMMANDS.find((c) => c === rest[0]);
+  const command = sub ?? 'run';
+  if (sub) rest.shift();
   if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', args: [] };
+  if (rest.includes('--version')) return { command: 'version', args: [] };
+  const offline = command === 'check' && rest.includes('--offline');
+  if (offline) rest.splice(rest.indexOf('--offline'), 1);
   let file: string | undefined;
   const args: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -39,7 +48,7 @@ function parseCommandLine(argv: string[]): CommandLine {
       args.push(arg);
     }
   }
-  return { command, file, args };
+  return { command, file, args, offline };
 }
 
 /** A default as it would be written in an argument: lists comma-separated, strings quoted. */
@@ -58,13 +67,19 @@ function helpText(): string {
   return `Usage:
   memfront [--config FILE] [--KEY=VALUE ...]        start the proxy in the foreground
   memfront check [--config FILE] [--KEY=VALUE ...]  validate the config, then check the servers it names
+  memfront check --offline [--config FILE] [...]    validate the config only; list the servers, contact none
+  memfront config [--config FILE] [--KEY=VALUE ...] print the effective config: every key, its value and
+                                                    its source (default, file, env or arg)
+  memfront --version                                the version
   memfront --help                                   this text
 
   --config FILE, -c FILE   a JSON config file (every key optional)
 
 Each config key below can be set in the file, in its environment variable or as an argument
 (--KEY=VALUE or --KEY VALUE). Precedence: argument > environment > file > default.
-Lists are comma-separated in env and arguments; routes and reproxy.services take JSON there.
+Lists are comma-separated in env and arguments; routes, cache.rules and reproxy.services take
+JSON there. A MEMFRONT_* variable that names no key, and a TTL above cache.maxTtl (it is capped),
+get a warning on stderr.
 
 On SIGTERM/SIGINT memfront stops accepting, lets in-flight requests finish (up to
 shutdownGraceMs) and exits 0; a second signal exits at once. On SIGHUP it reads the config
@@ -73,7 +88,8 @@ invalid one is logged and the running config kept.
 workers > 1 (or 0: one per core) runs that many processes sharing the port; the admin
 listener then runs in the primary and /metrics sums the workers.
 Exit status: 0 stopped cleanly, 1 failed to start or stop, 2 bad config.
-memfront check exits 0 when every server named in the config answers, 1 otherwise.
+memfront check exits 0 when every server named in the config answers, 1 otherwise
+(with --offline: 0 once the config is valid).
 
 Config keys (shown with their defaults):
 ${keys.join('')}`;
@@ -81,22 +97,34 @@ ${keys.join('')}`;
 
 async function main(argv: string[]): Promise<void> {
   let line: CommandLine;
-  let config: LoadedConfig;
+  let read: ReadConfig;
   try {
     line = parseCommandLine(argv);
     if (line.command === 'help') {
       process.stdout.write(helpText());
       return;
     }
-    config = loadConfig({ file: line.file, args: line.args, env: process.env });
+    if (line.command === 'version') {
+      const { VERSION } = await import('./admin/version.js');
+      process.stdout.write(`memfront ${VERSION}\n`);
+      return;
+    }
+    read = readConfig({ file: line.file, args: line.args, env: process.env });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`memfront: ${err.message}\n`);
     process.exitCode = EXIT_BAD_CONFIG;
     return;
   }
+  for (const warning of read.warnings) process.stderr.write(`memfront: warning: ${warning}\n`);
+  const config = read.config;
+  if (line.command === 'config') {
+    const { formatEffectiveConfig } = await import('./config/show-config.js');
+    process.stdout.write(formatEffectiveConfig(config, read.sources));
+    return;
+  }
   if (line.command === 'check') {
-    await check(config);
+    await check(config, line.offline === true);
     return;
   }
   // A reload reads the same sources again: the file as it is now, the same env and arguments.
@@ -109,9 +137,9 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function check(config: LoadedConfig): Promise<void> {
-  const { runCheck } = await import('./check.js');
-  process.exitCode = await runCheck(config);
+async function check(config: LoadedConfig, offline: boolean): Promise<void> {
+  const { runCheck, runOfflineCheck } = await import('./check.js');
+  process.exitCode = offline ? runOfflineCheck(config) : await runCheck(config);
 }
 
 /**

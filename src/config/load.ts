@@ -17,6 +17,7 @@ import {
   type LoadedConfig,
   type SchemaBranch,
 } from './schema.js';
+import { ttlWarnings, unknownEnvWarnings } from './warnings.js';
 
 export type { LoadedConfig } from './schema.js';
 
@@ -32,25 +33,48 @@ export interface LoadOptions {
 /** The contract's default for an offload route's minSize (bytes). */
 const OFFLOAD_MIN_SIZE = 1048576;
 
+/** Where a key's value came from: the last of these sources that set it. */
+export type ValueSource =
+  | { kind: 'default' }
+  | { kind: 'file'; file: string }
+  | { kind: 'env'; name: string }
+  | { kind: 'arg'; flag: string };
+
+export interface ReadConfig {
+  config: LoadedConfig;
+  /** Every key (as configDocs names them) → its source. */
+  sources: Map<string, ValueSource>;
+  /** Valid but probably unintended: one line each, for stderr. */
+  warnings: string[];
+}
+
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  return readConfig(opts).config;
+}
+
+/** loadConfig, also saying where each value came from and what looks unintended. */
+export function readConfig(opts: LoadOptions = {}): ReadConfig {
   // convict gets no env or args of its own: each source is applied below in precedence order,
   // so every value's origin is known and can be named when it is wrong.
   const cfg = convict(schema as convict.Schema<LoadedConfig>, { env: {}, args: [] });
   const origin = new Map<string, string>();
-  const apply = (key: string, value: unknown, from: string): void => {
+  const sources = new Map<string, ValueSource>(schemaKeys().map(({ key }) => [key, { kind: 'default' }]));
+  const apply = (key: string, value: unknown, from: string, source: ValueSource): void => {
     cfg.set(key, value);
     origin.set(key, from);
+    sources.set(key, source);
   };
 
   if (opts.file !== undefined) {
-    for (const [key, value] of fileValues(opts.file)) apply(key, value, `in ${opts.file}`);
+    const file = opts.file;
+    for (const [key, value] of fileValues(file)) apply(key, value, `in ${file}`, { kind: 'file', file });
   }
   const env = opts.env ?? process.env;
   for (const { key, spec } of schemaKeys()) {
     const value = env[spec.env];
-    if (value !== undefined) apply(key, value, `from ${spec.env}`);
+    if (value !== undefined) apply(key, value, `from ${spec.env}`, { kind: 'env', name: spec.env });
   }
-  for (const [key, value, flag] of argValues(opts.args ?? [])) apply(key, value, `from ${flag}`);
+  for (const [key, value, flag] of argValues(opts.args ?? [])) apply(key, value, `from ${flag}`, { kind: 'arg', flag });
 
   try {
     cfg.validate({ allowed: 'strict' });
@@ -62,7 +86,11 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const problems = relationProblems(config);
   if (problems.length > 0) throw new ConfigError(oneLine(problems.join('; ')));
   config.routes = config.routes.map((r) => (r.to === 'offload' && r.minSize === undefined ? { ...r, minSize: OFFLOAD_MIN_SIZE } : r));
-  return deepFreeze(config);
+  const warnings = [
+    ...unknownEnvWarnings(env, schemaKeys().map(({ spec }) => spec.env)),
+    ...ttlWarnings(config),
+  ];
+  return { config: deepFreeze(config), sources, warnings };
 }
 
 /** Every key with its documentation, default and env name, for --help. */

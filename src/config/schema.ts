@@ -3,7 +3,7 @@
 
 import { BlockList, isIP } from 'node:net';
 import convict from 'convict';
-import type { Config, RouteConfig } from './types.js';
+import type { Config, RouteConfig, UrlRule } from './types.js';
 
 /** The config as loaded: the contract's keys plus `log.pretty` (pino-pretty output for development). */
 export type LoadedConfig = Config & { log: { level: string; pretty: boolean } };
@@ -191,9 +191,32 @@ function validateRoute(r: unknown, i: number): void {
   if (r.to === 'offload' && !(Array.isArray(r.servers) && r.servers.length > 0)) fail('an offload route needs a non-empty "servers" list', at);
 }
 
+const RULE_FIELDS = ['match', 'pass', 'ttl'];
+
+// CONTRACT.md "Per-URL rules": {match, pass: true} or {match, ttl}; anything else would be a
+// rule that silently does nothing, so it is refused.
+function validateRule(r: unknown, i: number): void {
+  const at = `[${i}]`;
+  if (!isPlainObject(r)) fail(`must be an object like {"match": "^/wp-admin/", "pass": true} or {"match": "^/feed/", "ttl": 60}, got ${show(r)}`, at);
+  for (const field of Object.keys(r)) {
+    if (!RULE_FIELDS.includes(field)) fail(`unknown field "${field}" (a rule has match and either pass or ttl)`, at);
+  }
+  if (typeof r.match !== 'string' || r.match === '') fail(`"match" must be a regular expression string, got ${show(r.match)}`, at);
+  try {
+    new RegExp(r.match);
+  } catch (err) {
+    fail(`bad regex ${JSON.stringify(r.match)}: ${(err as Error).message}`, at);
+  }
+  if (r.pass === undefined && r.ttl === undefined) fail('a rule needs "pass": true or "ttl": seconds', at);
+  if (r.pass !== undefined && r.ttl !== undefined) fail('a rule has either "pass" or "ttl", not both', at);
+  if (r.pass !== undefined && r.pass !== true) fail(`"pass" must be true, got ${show(r.pass)} (leave the rule out to cache)`, at);
+  if (r.ttl !== undefined && !isCount(r.ttl)) fail(`"ttl" must be a whole number of seconds >= 0, got ${show(r.ttl)}`, at);
+}
+
 // convict calls validate functions unbound, so they never use `this`.
 const SERVICES_EXPECT = 'an object of service name → list of http(s) URLs, e.g. {"images": ["http://127.0.0.1:8090"]}';
 const ROUTES_EXPECT = 'a list of routes like [{"match": "^/assets/", "to": "static"}]';
+const RULES_EXPECT = 'a list of rules like [{"match": "^/wp-admin/", "pass": true}, {"match": "^/feed/", "ttl": 60}]';
 
 const formats = {
   'mf-port': scalar('number', 'a port number (0-65535)', (x) => isCount(x) && x <= 65535, toInt),
@@ -238,6 +261,16 @@ const formats = {
       if (typeof x === 'string') fail(`must be JSON (${ROUTES_EXPECT}), got ${show(x)}`);
       if (!Array.isArray(x)) fail(`must be ${ROUTES_EXPECT}, got ${show(x)}`);
       x.forEach(validateRoute);
+    },
+    coerce: toJson,
+  },
+  'mf-rules': {
+    kind: 'array',
+    expect: RULES_EXPECT,
+    validate(x) {
+      if (typeof x === 'string') fail(`must be JSON (${RULES_EXPECT}), got ${show(x)}`);
+      if (!Array.isArray(x)) fail(`must be ${RULES_EXPECT}, got ${show(x)}`);
+      x.forEach(validateRule);
     },
     coerce: toJson,
   },
@@ -310,6 +343,8 @@ const declared: convict.Schema<LoadedConfig> = {
     ignoreQueryParams: key('mf-strings', ['utm_*', 'fbclid', 'gclid'], 'Query parameters (* = wildcard) left out of cache keys.'),
     staleWhileRevalidate: key('mf-count', 30, 'Seconds an expired entry may still be served while one request refreshes it.'),
     staleIfError: key('mf-count', 600, 'Seconds an expired entry may be served when the backend fails.'),
+    rules: key('mf-rules', [] as UrlRule[],
+      'Per-URL rules tried in order on the path and query, first match wins: {match, pass: true} never uses the cache; {match, ttl} stores for ttl seconds (JSON in env and arguments).'),
   },
   reproxy: {
     enabled: key('mf-bool', false, 'Honour X-Reproxy-URL / X-Reproxy-Service from the backend.'),

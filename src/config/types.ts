@@ -12,6 +12,13 @@ export interface RouteConfig {
   minSize?: number;    // offload: bytes
 }
 
+/** CONTRACT.md "Per-URL rules": exactly one of pass and ttl (the schema refuses the rest). */
+export interface UrlRule {
+  match: string;  // a regular expression on the path and query
+  pass?: true;    // never use the cache
+  ttl?: number;   // seconds a storable response is kept, whatever its freshness headers say
+}
+
 export interface Config {
   listen: { host: string; port: number };
   workers: number;
@@ -34,6 +41,7 @@ export interface Config {
     ignoreQueryParams: string[];
     staleWhileRevalidate: number;
     staleIfError: number;
+    rules: UrlRule[];
   };
   reproxy: {
     enabled: boolean;

@@ -62,6 +62,7 @@ const CONTRACT_DEFAULTS = {
     ignoreQueryParams: ['utm_*', 'fbclid', 'gclid'],
     staleWhileRevalidate: 30,
     staleIfError: 600,
+    rules: [],
   },
   reproxy: {
     enabled: false,

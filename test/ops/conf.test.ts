@@ -2,15 +2,24 @@
 // name promises, and the systemd unit must run the bin the way the contract says.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/load.js';
 import { compileGlobs } from '../../src/policy/glob.js';
+import { compileUrlRules } from '../../src/policy/url-rules.js';
 
 const confDir = fileURLToPath(new URL('../../../conf/', import.meta.url));
 const docs = readFileSync(fileURLToPath(new URL('../../../docs/operations.md', import.meta.url)), 'utf8');
 const jsonFiles = readdirSync(confDir).filter((f) => f.endsWith('.json')).sort();
 const load = (name: string) => loadConfig({ file: confDir + name, args: [], env: {} });
+
+// CONTRACT.md "Default session cookies". Spelled out rather than read from the schema: a site
+// config must stay this strict even while it lists its cookies itself.
+const CONTRACT_DEFAULT_SESSION_COOKIES = [
+  'PHPSESSID', 'sessionid', 'JSESSIONID', 'connect.sid', 'laravel_session', '*_session', 'SESS*', 'SSESS*',
+  'wordpress_logged_in_*', 'wordpress_sec_*', 'wp-postpass_*', 'comment_author_*', 'woocommerce_*', 'wp_woocommerce_session_*',
+];
 
 describe('conf/*.json', () => {
   it('holds the examples the docs describe', () => {
@@ -38,6 +47,35 @@ describe('conf/*.json', () => {
     assert.equal(cfg.cache.honorCacheControl, true, "wp-admin and wp-login.php's no-cache headers are honoured");
   });
 
+  it("wordpress.json keeps every cookie of the contract's default list, and WooCommerce's cart and session", () => {
+    const cookies = load('wordpress.json').cache.sessionCookies;
+    assert.deepEqual(CONTRACT_DEFAULT_SESSION_COOKIES.filter((c) => !cookies.includes(c)), [], 'not weaker than the default');
+    const session = compileGlobs(cookies);
+    for (const cookie of ['woocommerce_items_in_cart', 'woocommerce_cart_hash', 'wp_woocommerce_session_0123abcd']) {
+      assert.ok(session(cookie), `${cookie} bypasses the cache`);
+    }
+  });
+
+  it('wordpress.json passes what a Varnish WordPress/WooCommerce VCL passes, and caches the rest', () => {
+    const cfg = load('wordpress.json');
+    const ruleFor = compileUrlRules(cfg.cache.rules, cfg.cache.maxTtl);
+    const passed = [
+      '/wp-admin/', '/wp-admin', '/wp-admin/admin-ajax.php?action=heartbeat', '/blog/wp-admin/edit.php',
+      '/wp-login.php', '/wp-login.php?action=lostpassword', '/xmlrpc.php', '/wp-cron.php?doing_wp_cron=1',
+      '/?p=42&preview=true', '/2024/05/draft/?preview_id=42&preview_nonce=abc',
+      '/cart/', '/checkout/order-received/12/?key=wc_order_x', '/my-account/orders/', '/cart',
+      '/?add-to-cart=12', '/shop/?add-to-cart=12&quantity=2', '/?wc-ajax=get_refreshed_fragments', '/wc-api/WC_Gateway_Paypal/',
+      '/wp-json/wc/store/v1/cart', '/?rest_route=/wc/store/v1/cart',
+    ];
+    for (const url of passed) assert.deepEqual(ruleFor(url), { pass: true }, url);
+    const cached = ['/', '/2024/05/hello-world/', '/how-to-secure-wp-admin/', '/shop/', '/product/mug/', '/cartography/', '/wp-json/wp/v2/posts', '/?s=mug'];
+    for (const url of cached) assert.equal(ruleFor(url), undefined, url);
+    for (const url of ['/feed/', '/category/news/feed/', '/comments/feed', '/?feed=rss2']) assert.deepEqual(ruleFor(url), { ttl: 300 }, url);
+    assert.deepEqual(ruleFor('/wp-content/themes/x/style.css?ver=6.5'), { ttl: 86400 });
+    assert.deepEqual(ruleFor('/wp-content/uploads/2024/05/a.jpg'), { ttl: 86400 });
+    assert.equal(ruleFor('/wp-content/uploads/report.pdf'), undefined);
+  });
+
   it('mogilefs-media.json routes media to the trackers and assets to the static servers', () => {
     const cfg = load('mogilefs-media.json');
     assert.deepEqual(cfg.routes.map((r) => r.to), ['mogile', 'static']);
@@ -60,9 +98,21 @@ describe('conf/memfront.service', () => {
   const unit = readFileSync(confDir + 'memfront.service', 'utf8');
   const directive = (name: string) => unit.split('\n').filter((l) => l.startsWith(`${name}=`)).map((l) => l.slice(name.length + 1));
 
-  it('runs the bin itself with the config in /etc/memfront', () => {
-    const [exec] = directive('ExecStart');
-    assert.match(exec, /^\/\S*node_modules\/\.bin\/memfront --config \/etc\/memfront\/config\.json$/);
+  it('runs the bin a release installs into /opt/memfront, with the config in /etc/memfront', () => {
+    // `npm install -g --prefix /opt/memfront` puts the bin in /opt/memfront/bin (tarball-install.test.ts).
+    assert.deepEqual(directive('ExecStart'), ['/opt/memfront/bin/memfront --config /etc/memfront/config.json']);
+  });
+
+  it('is hardened: systemd-analyze security rates its exposure below 3.0', (t) => {
+    const analyze = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=30', confDir + 'memfront.service'], { encoding: 'utf8' });
+    if (analyze.error || /unrecognized option|unknown option/i.test(analyze.stderr)) {
+      t.skip('systemd-analyze with --offline (systemd >= 250) is not installed');
+      return;
+    }
+    const score = /Overall exposure level for memfront\.service: ([\d.]+)/.exec(analyze.stdout);
+    assert.ok(score, `a score in: ${analyze.stdout.slice(-300)}${analyze.stderr}`);
+    assert.ok(Number(score[1]) < 3, `exposure ${score[1]}`);
+    assert.equal(analyze.status, 0, 'within --threshold=30 (3.0)');
   });
 
   it('stops with SIGTERM, reloads with SIGHUP, restarts on failure but not on a bad config', () => {
