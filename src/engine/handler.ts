@@ -31,6 +31,7 @@ import { freshness } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
 import { admitRequest } from '../policy/request-admission.js';
+import type { UrlRuleVerdict } from '../policy/url-rules.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { logRequest } from '../log.js';
 import { boundedMemo } from '../memo.js';
@@ -88,6 +89,8 @@ export interface Ctx {
   alone?: boolean;
   /** A flight this request waited on failed once already: the next failure is final. */
   retried?: boolean;
+  /** The cache.rules verdict for a request that uses the cache. */
+  rule?: UrlRuleVerdict;
 }
 
 type Step = 'recv' | 'purge' | 'bypass' | 'lookup' | 'busy' | 'miss' | 'done';
@@ -136,6 +139,7 @@ export class Engine {
     if (url === undefined || (req.method !== 'GET' && req.method !== 'HEAD') || !checkRequestTarget(url).ok) return false;
     if (!admitRequest(req.method, req.headers, req.rawHeaders).ok) return false;
     if (!classifyRequest({ method: req.method, headers: req.headers }, { sessionCookie: rules.sessionCookie }).cacheable) return false;
+    if (rules.urlRule(url)?.pass) return false;
     const started = performance.now();
     const trusted = rules.anyTrusted && rules.trustedPeer(req.socket.remoteAddress ?? '');
     const scheme = trusted && firstValue(req.headers['x-forwarded-proto']) === 'https' ? 'https' : 'http';
@@ -225,6 +229,13 @@ export class Engine {
     }
     if (!c || !c.cacheable) {
       ctx.bypassReason = c ? c.reason : 'cache-off';
+      return 'bypass';
+    }
+    // Contract, "Per-URL rules": a pass rule keeps the request away from the cache; a ttl rule
+    // sets the lifetime of what it stores (answer-stream.ts).
+    ctx.rule = this.d.rules.urlRule(req.url!);
+    if (ctx.rule?.pass) {
+      ctx.bypassReason = 'rule';
       return 'bypass';
     }
     ctx.key = this.d.rules.keyFor(ctx.scheme, ctx.host, req.url!);

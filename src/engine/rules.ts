@@ -3,6 +3,8 @@ import type { Config } from '../config/types.js';
 import { compileGlobs } from '../policy/glob.js';
 import { keyOf, normalizeUrl } from '../policy/cache-key.js';
 import { compileCidrs } from '../policy/forward-headers.js';
+import { compileUrlRules, type UrlRuleVerdict } from '../policy/url-rules.js';
+import { boundedMemo } from '../memo.js';
 
 export interface Rules {
   cfg: Config;
@@ -22,6 +24,8 @@ export interface Rules {
   windows: { staleWhileRevalidate: number; staleIfError: number };
   /** cacheKey for a GET/HEAD, memoised: hot URLs skip the normalising and hashing. */
   keyFor(scheme: string, host: string, url: string): string;
+  /** cache.rules: the first rule matching the path and query, if any (memoised: the hit path asks). */
+  urlRule(url: string): UrlRuleVerdict | undefined;
   /** The target a request that uses the cache is keyed by and sent upstream with (normalizeUrl). */
   normalize(url: string): string;
 }
@@ -44,8 +48,16 @@ export function compileRules(cfg: Config): Rules {
     }
     return key;
   };
+  const ruleFor = compileUrlRules(c.rules, c.maxTtl);
+  const NONE = {} as UrlRuleVerdict;
+  const ruleMemo = c.rules.length === 0 ? undefined : boundedMemo((url: string) => ruleFor(url) ?? NONE, KEY_MEMO_ENTRIES);
   return {
     keyFor,
+    urlRule: (url) => {
+      if (!ruleMemo) return undefined;
+      const v = ruleMemo(url);
+      return v === NONE ? undefined : v;
+    },
     normalize: (url) => normalizeUrl(url, ignoreQueryParam),
     cfg,
     sessionCookie: compileGlobs(c.sessionCookies),
