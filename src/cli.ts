@@ -123,20 +123,20 @@ async function reload(app: Memfront, running: LoadedConfig, sources: LoadOptions
   try {
     next = loadConfig(sources);
   } catch (err) {
-    app.metrics.reloads.inc({ result: 'failed' });
+    app.metrics.reloaded(false);
     logger.error({ err }, 'config reload failed; keeping the running config');
     return running;
   }
   try {
     const plan = await app.reload(next);
-    app.metrics.reloads.inc({ result: 'ok' });
+    app.metrics.reloaded(true);
     logger.info({ changed: plan.changed, workers: 1 }, 'config reloaded');
     const { resolveWorkers } = await import('./cluster.js');
     const restartOnly = [...plan.needsRestart, ...(resolveWorkers(next.workers) !== 1 ? ['workers'] : [])];
     if (restartOnly.length > 0) logger.warn({ keys: restartOnly }, 'these keys take effect on restart');
     return next;
   } catch (err) {
-    app.metrics.reloads.inc({ result: 'failed' });
+    app.metrics.reloaded(false);
     logger.error({ err }, 'config reload failed; keeping the running config');
     return running;
   }

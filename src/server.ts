@@ -9,6 +9,7 @@ import { Metrics } from './admin/metrics.js';
 import { closeAdminServer, startAdminServer } from './admin/admin-server.js';
 import { HealthProbes, type HealthReport, type ServerHealth } from './admin/health.js';
 import { VERSION } from './admin/version.js';
+import { watchBackendProbe } from './admin/probe-gauges.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { CacheStore } from './store/cache-store.js';
 import { MemcachedStore } from './store/memcached-store.js';
@@ -76,6 +77,8 @@ interface Pipeline {
   /** What the tracker client and the static prober think of their servers (up = not skipped). */
   trackers(): TrackerStatus[];
   staticServers(): StaticServerStatus[];
+  /** The in-process hot tier, for its gauges. */
+  l1: L1Cache;
   inFlight: number;
   /** Called when inFlight drops to 0 (set while the pipeline is being retired). */
   idle?: () => void;
@@ -121,6 +124,7 @@ function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: Cac
     closeUpstreams,
     trackers: () => trackers?.status() ?? [],
     staticServers: () => statics?.status() ?? [],
+    l1,
     inFlight: 0,
   };
 }
@@ -186,6 +190,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
   let current = buildPipeline(cfg, logger, metrics, storeFor(cfg));
   metrics.watchStore(() => current.store?.status() ?? []);
   metrics.watchFileServers(() => current.trackers(), () => current.staticServers());
+  metrics.watchL1(() => current.l1.status());
   const retiring = new Set<Promise<void>>();
 
   // Each request stays on the pipeline it started on, so a reload never changes the rules
@@ -217,6 +222,9 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
     });
   let admin: http.Server | undefined;
   if (withAdmin) {
+    // This process read the config and probes the servers; with workers the primary does both.
+    metrics.reloads.loaded();
+    watchBackendProbe(metrics.registry, () => health.report());
     try {
       admin = await openAdmin(cfg);
     } catch (err) {

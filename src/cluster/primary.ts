@@ -11,6 +11,7 @@ import { closeAdminServer, portOf, startAdminServer } from '../admin/admin-serve
 import { HealthProbes } from '../admin/health.js';
 import type { MetricsSnapshot } from '../admin/metrics.js';
 import { ReloadMetrics } from '../admin/reload-metrics.js';
+import { watchBackendProbe } from '../admin/probe-gauges.js';
 import { VERSION } from '../admin/version.js';
 import { planReload } from '../reload.js';
 import { errorFrom, isOurs, STOP_OVERRUN_MS, type SentError, type ToPrimary, type ToWorker } from './messages.js';
@@ -93,6 +94,7 @@ class Primary {
     this.target = resolveWorkers(o.config.workers);
     this.health = new HealthProbes(o.config);
     this.reloads.loaded();
+    watchBackendProbe(this.registry, () => this.health.report());
   }
 
   private get log(): Logger {
