@@ -59,6 +59,7 @@ function helpText(): string {
   memfront [--config FILE] [--KEY=VALUE ...]        start the proxy in the foreground
   memfront check [--config FILE] [--KEY=VALUE ...]  validate the config, then check the servers it names
   memfront --help                                   this text
+  memfront stat | inspect URL                       a running memfront's numbers, a URL's entry (stat --help)
 
   --config FILE, -c FILE   a JSON config file (every key optional)
 
@@ -79,7 +80,23 @@ Config keys (shown with their defaults):
 ${keys.join('')}`;
 }
 
+/** `stat` and `inspect` talk to a running memfront (cli/admin-commands.ts). */
+async function adminCommand(argv: string[]): Promise<void> {
+  const { ADMIN_USAGE, runAdminCommand } = await import('./cli/admin-commands.js');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`Usage:\n${ADMIN_USAGE}`);
+    return;
+  }
+  try {
+    process.exitCode = await runAdminCommand(argv);
+  } catch (err) {
+    process.stderr.write(`memfront ${argv[0]}: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof ConfigError ? EXIT_BAD_CONFIG : EXIT_FAILED;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'stat' || argv[0] === 'inspect') return adminCommand(argv);
   let line: CommandLine;
   let config: LoadedConfig;
   try {

@@ -10,6 +10,7 @@ import { closeAdminServer, startAdminServer } from './admin/admin-server.js';
 import { HealthProbes, type HealthReport, type ServerHealth } from './admin/health.js';
 import { VERSION } from './admin/version.js';
 import { watchBackendProbe } from './admin/probe-gauges.js';
+import { inspectEntry, type InspectQuery, type InspectReport } from './admin/inspect.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { CacheStore } from './store/cache-store.js';
 import { MemcachedStore } from './store/memcached-store.js';
@@ -40,6 +41,8 @@ export interface Memfront {
   metrics: Metrics;
   /** Resolves once the cache writes started so far have finished. */
   settled(): Promise<void>;
+  /** What is stored for a URL (GET /inspect on the admin port). */
+  inspect(q: InspectQuery): Promise<InspectReport>;
   /**
    * Applies a new config in place and says what changed. Throws, keeping the running config,
    * when a changed listen or admin address cannot be bound.
@@ -79,6 +82,8 @@ interface Pipeline {
   staticServers(): StaticServerStatus[];
   /** The in-process hot tier, for its gauges. */
   l1: L1Cache;
+  inspect(q: InspectQuery): Promise<InspectReport>;
+  purgeAllowed(ip: string): boolean;
   inFlight: number;
   /** Called when inFlight drops to 0 (set while the pipeline is being retired). */
   idle?: () => void;
@@ -125,6 +130,8 @@ function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: Cac
     trackers: () => trackers?.status() ?? [],
     staticServers: () => statics?.status() ?? [],
     l1,
+    inspect: (q) => inspectEntry(rules, cache, q),
+    purgeAllowed: rules.purgeAllowed,
     inFlight: 0,
   };
 }
@@ -219,6 +226,8 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
       health: () => health.report(),
       metricsText: () => metrics.text(),
       extra: async () => fileServerHealth(await health.report(), current),
+      inspect: (q) => current.inspect(q),
+      inspectAllowed: (ip) => current.purgeAllowed(ip),
     });
   let admin: http.Server | undefined;
   if (withAdmin) {
@@ -330,6 +339,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
       await Promise.all([...retiring]);
       await current.settled();
     },
+    inspect: (q) => current.inspect(q),
     reload,
     close,
   };

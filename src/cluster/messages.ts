@@ -2,6 +2,7 @@
 // for the exchange), and how an error crosses it.
 import type { LoadedConfig } from '../config/load.js';
 import type { MetricsSnapshot } from '../admin/metrics.js';
+import type { InspectQuery, InspectReport } from '../admin/inspect.js';
 
 export interface SentError {
   message: string;
@@ -12,6 +13,7 @@ export type ToWorker =
   | { mf: 'start'; config: LoadedConfig; gen: number }
   | { mf: 'reload'; seq: number; config: LoadedConfig; gen: number }
   | { mf: 'metrics'; seq: number }
+  | { mf: 'inspect'; seq: number; query: InspectQuery }
   | { mf: 'stop' };
 
 export type ToPrimary =
@@ -19,7 +21,8 @@ export type ToPrimary =
   | { mf: 'ready'; port: number; gen: number }
   | { mf: 'start-failed'; err: SentError }
   | { mf: 'reloaded'; seq: number; error?: SentError }
-  | { mf: 'metrics'; seq: number; metrics: MetricsSnapshot };
+  | { mf: 'metrics'; seq: number; metrics: MetricsSnapshot }
+  | { mf: 'inspected'; seq: number; report?: InspectReport; error?: SentError };
 
 /** How long past shutdownGraceMs a close may run before the process gives up on it. */
 export const STOP_OVERRUN_MS = 5000;

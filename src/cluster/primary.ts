@@ -14,6 +14,8 @@ import { ReloadMetrics } from '../admin/reload-metrics.js';
 import { watchBackendProbe } from '../admin/probe-gauges.js';
 import { VERSION } from '../admin/version.js';
 import { planReload } from '../reload.js';
+import { compileCidrs } from '../policy/forward-headers.js';
+import type { InspectQuery, InspectReport } from '../admin/inspect.js';
 import { errorFrom, isOurs, STOP_OVERRUN_MS, type SentError, type ToPrimary, type ToWorker } from './messages.js';
 import { MetricsSum } from './metrics-sum.js';
 import { RESTART_BACKOFF, restartDelay } from './restart-backoff.js';
@@ -154,6 +156,8 @@ class Primary {
         })),
         workerRestarts: (await this.restarts.get()).values[0]?.value ?? 0,
       }),
+      inspect: (q) => this.inspect(q),
+      inspectAllowed: (ip) => compileCidrs(this.config.admin.purgeAllow)(ip),
     });
   }
 
@@ -214,6 +218,7 @@ class Primary {
         break;
       case 'reloaded':
       case 'metrics':
+      case 'inspected':
         this.pending.get(reply.seq)?.resolve(reply);
         break;
     }
@@ -271,6 +276,16 @@ class Primary {
       const reply = await this.ask(r, { mf: 'metrics', seq: ++this.seq }, METRICS_REPLY_MS);
       return reply?.mf === 'metrics' ? reply.metrics : undefined;
     });
+  }
+
+  /** Any worker can answer: they share the store (the L1 copy it reports is that worker's). */
+  private async inspect(q: InspectQuery): Promise<InspectReport> {
+    const m = [...this.members.values()].find((x) => x.ready && !x.leaving);
+    if (!m) throw new Error('no worker is running');
+    const reply = await this.ask(m, { mf: 'inspect', seq: ++this.seq, query: q }, METRICS_REPLY_MS);
+    if (reply?.mf !== 'inspected') throw new Error('the worker did not answer in time');
+    if (reply.error) throw errorFrom(reply.error);
+    return reply.report!;
   }
 
   private requestReload(): void {

@@ -91,6 +91,16 @@ export function runWorker(): void {
           send({ mf: 'metrics', seq: m.seq, metrics }),
         );
         break;
+      case 'inspect':
+        if (!app) {
+          send({ mf: 'inspected', seq: m.seq, error: { message: 'not started' } });
+          break;
+        }
+        app.inspect(m.query).then(
+          (report) => send({ mf: 'inspected', seq: m.seq, report }),
+          (err: unknown) => send({ mf: 'inspected', seq: m.seq, error: sentError(err) }),
+        );
+        break;
       case 'stop':
         stop();
         break;
