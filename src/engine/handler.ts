@@ -609,7 +609,8 @@ export class Engine {
       ...this.accessFields(req, ctx.peerIp, ctx.trusted),
       upstreamMs: ctx.upstreamMs === undefined ? undefined : Math.round(ctx.upstreamMs * 100) / 100,
       ttl: ctx.ttl,
-      age: ctx.age,
+      // A stale-if-error answer comes from the miss path, from the entry the lookup kept.
+      age: ctx.age ?? (ctx.outcome === 'stale' && ctx.staleEntry ? ageOf(ctx.staleEntry, this.now()) : undefined),
       purge: ctx.purge,
     });
   }

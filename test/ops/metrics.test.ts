@@ -39,6 +39,7 @@ describe('/metrics and the request log', () => {
   let backend: FakeBackend;
   let stack: Stack;
   const page = 'x'.repeat(5000);
+  let shortCalls = 0;
   const scrape = async () => parsePrometheusText((await get(`http://127.0.0.1:${stack.mf.adminPort}/metrics`)).body.toString());
 
   before(async () => {
@@ -52,6 +53,17 @@ describe('/metrics and the request log', () => {
         res.writeHead(200, { 'Content-Encoding': 'gzip', 'Cache-Control': 'max-age=60' });
         res.end(gzipSync(page));
       },
+      '/short': (_req, res) => {
+        // Fresh for a second; then the backend fails, for the stale-if-error answer.
+        shortCalls++;
+        if (shortCalls > 2) {
+          res.writeHead(503, { 'Content-Type': 'text/plain' });
+          res.end('down');
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'max-age=1' });
+        res.end('short-lived');
+      },
       '/broken': (_req, res) => {
         res.writeHead(500, { 'Content-Type': 'text/plain' });
         res.end('backend says no');
@@ -59,7 +71,7 @@ describe('/metrics and the request log', () => {
     });
     stack = await startStack({
       backend: { url: backend.url },
-      cache: { memcached: { servers: [mc.address] }, l1: { maxBytes: 1 << 20, ttlMs: 300 } },
+      cache: { memcached: { servers: [mc.address] }, l1: { maxBytes: 1 << 20, ttlMs: 300 }, staleWhileRevalidate: 1, staleIfError: 600 },
       routes: [{ match: '^/down/', to: 'reproxy', url: 'http://127.0.0.1:1/nothing' }],
       reproxy: { enabled: true, allowedHosts: ['127.0.0.1'] },
     });
@@ -186,6 +198,28 @@ describe('/metrics and the request log', () => {
     assert.equal(line('/broken').bytes, 'backend says no'.length);
     assert.equal(line('/down/x').bytes, down.body.length);
     assert.ok(down.body.length > 0);
+  });
+
+  it('counts stale answers by reason: while refreshing, and standing in for a failed backend', async () => {
+    const before = await scrape();
+    assert.equal((await get(`${stack.url}/short`)).headers['x-cache'], 'MISS');
+    await stack.mf.settled();
+    await sleep(1300); // expired, within staleWhileRevalidate (1 s)
+    const swr = await get(`${stack.url}/short`);
+    assert.equal(swr.headers['x-cache'], 'STALE');
+    await stack.mf.settled();
+    await sleep(2300); // past staleWhileRevalidate of the refreshed copy: the backend's 503 is covered by staleIfError
+    const sie = await get(`${stack.url}/short`);
+    assert.equal(sie.headers['x-cache'], 'STALE');
+    assert.equal(sie.body.toString(), 'short-lived');
+    const m = await scrape();
+    const delta = (labels: Record<string, string>) => sumOf(m, 'memfront_stale_responses_total', labels) - sumOf(before, 'memfront_stale_responses_total', labels);
+    assert.equal(delta({ reason: 'stale-while-revalidate' }), 1);
+    assert.equal(delta({ reason: 'stale-if-error' }), 1);
+    const lines = stack.log.requests().filter((l) => l.url === '/short');
+    assert.equal(lines.at(-1)!.cache, 'stale');
+    assert.equal(lines.at(-1)!.bytes, 'short-lived'.length);
+    assert.equal(typeof lines.at(-1)!.age, 'number');
   });
 
   it('logs a failing upstream in full once a second, and each failed request briefly', async () => {
