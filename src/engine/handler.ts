@@ -364,6 +364,7 @@ export class Engine {
    */
   private entryGone(ctx: Ctx): Step {
     ctx.staleEntry = undefined;
+    ctx.ttl = ctx.age = undefined;
     ctx.outcome = 'miss';
     ctx.detail = 'chunk-missing';
     ctx.alone = true;

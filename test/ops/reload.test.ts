@@ -113,6 +113,7 @@ for (const workers of [1, 2]) {
       const metrics = (await request(`${admin}/metrics`)).body;
       assert.match(metrics, /^memfront_config_reloads_total\{result="ok"\} 1$/m);
       assert.equal(gauge(metrics, 'memfront_config_last_reload_successful'), 1);
+      assert.equal(gauge(metrics, 'memfront_backend_up'), 1, 'the process that probes (the primary with workers) reports it');
       reloadedAt = gauge(metrics, 'memfront_config_last_reload_success_timestamp_seconds');
       assert.ok(reloadedAt >= Math.floor(hupAt) && reloadedAt > loadedAt, `reloaded at ${reloadedAt}, SIGHUP at ${hupAt}`);
       // /inspect answers from the admin listener (with workers: a worker asked over IPC).
