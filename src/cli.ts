@@ -72,6 +72,7 @@ function helpText(): string {
                                                     its source (default, file, env or arg)
   memfront --version                                the version
   memfront --help                                   this text
+  memfront stat | inspect URL                       a running memfront's numbers, a URL's entry (stat --help)
 
   --config FILE, -c FILE   a JSON config file (every key optional)
 
@@ -95,7 +96,23 @@ Config keys (shown with their defaults):
 ${keys.join('')}`;
 }
 
+/** `stat` and `inspect` talk to a running memfront (cli/admin-commands.ts). */
+async function adminCommand(argv: string[]): Promise<void> {
+  const { ADMIN_USAGE, runAdminCommand } = await import('./cli/admin-commands.js');
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`Usage:\n${ADMIN_USAGE}`);
+    return;
+  }
+  try {
+    process.exitCode = await runAdminCommand(argv);
+  } catch (err) {
+    process.stderr.write(`memfront ${argv[0]}: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof ConfigError ? EXIT_BAD_CONFIG : EXIT_FAILED;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'stat' || argv[0] === 'inspect') return adminCommand(argv);
   let line: CommandLine;
   let read: ReadConfig;
   try {
@@ -151,20 +168,20 @@ async function reload(app: Memfront, running: LoadedConfig, sources: LoadOptions
   try {
     next = loadConfig(sources);
   } catch (err) {
-    app.metrics.reloads.inc({ result: 'failed' });
+    app.metrics.reloaded(false);
     logger.error({ err }, 'config reload failed; keeping the running config');
     return running;
   }
   try {
     const plan = await app.reload(next);
-    app.metrics.reloads.inc({ result: 'ok' });
+    app.metrics.reloaded(true);
     logger.info({ changed: plan.changed, workers: 1 }, 'config reloaded');
     const { resolveWorkers } = await import('./cluster.js');
     const restartOnly = [...plan.needsRestart, ...(resolveWorkers(next.workers) !== 1 ? ['workers'] : [])];
     if (restartOnly.length > 0) logger.warn({ keys: restartOnly }, 'these keys take effect on restart');
     return next;
   } catch (err) {
-    app.metrics.reloads.inc({ result: 'failed' });
+    app.metrics.reloaded(false);
     logger.error({ err }, 'config reload failed; keeping the running config');
     return running;
   }

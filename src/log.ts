@@ -18,6 +18,18 @@ export interface RequestFacts {
   reqId?: string;
   err?: unknown;
   detail?: string;
+  /** The client's address (the peer's, or the first untrusted one in X-Forwarded-For from a trusted proxy). */
+  ip?: string;
+  host?: string;
+  ua?: string;
+  referer?: string;
+  /** Until the upstream's response headers arrived (or it failed). */
+  upstreamMs?: number;
+  /** On answers from an entry: its remaining freshness and the Age sent (seconds). */
+  ttl?: number;
+  age?: number;
+  /** A PURGE: what it purged (path, tags, host). Its line names the purger (`source`) instead of a route and cache outcome. */
+  purge?: string;
 }
 
 /**
@@ -37,21 +49,54 @@ export function createLogger(cfg: { level: string; pretty: boolean }, dest?: pin
   return pino(options);
 }
 
+interface BriefError {
+  message: string;
+  code?: string;
+  cause?: BriefError;
+}
+
+/**
+ * An error as the request line carries it: type, code, message and the cause chain, without
+ * stacks. The stack of a refused backend says nothing new on every request (~1.4 KB each); a
+ * failure in memfront itself is logged with its stack on its own line where it is caught.
+ * Shaped for pino's err serializer, which reads `name` (hidden here, so it is not printed
+ * twice) as the type and copies the rest.
+ */
+export function briefError(err: unknown, depth = 0): BriefError | undefined {
+  if (err === undefined || err === null) return undefined;
+  const e = (typeof err === 'object' ? err : { message: String(err) }) as { name?: string; constructor?: { name?: string }; message?: unknown; code?: unknown; cause?: unknown };
+  const out: BriefError = Object.create(null);
+  Object.defineProperty(out, 'name', { value: typeof err === 'object' ? (e.constructor?.name ?? e.name ?? 'Error') : typeof err, enumerable: false });
+  out.message = String(e.message ?? '');
+  if (typeof e.code === 'string') out.code = e.code;
+  // A cause chain longer than this is a loop or a mistake, not information.
+  if (e.cause !== undefined && depth < 5) out.cause = briefError(e.cause, depth + 1);
+  return out;
+}
+
 /** One line per request: `info`, or `warn` with the error under `err` when one is set. */
 export function logRequest(logger: Logger, f: RequestFacts): void {
-  const line: Record<string, unknown> = {
-    method: f.method,
-    url: f.url,
-    status: f.status,
-    cache: f.cache,
-    route: f.route,
-    ms: f.ms,
-    bytes: f.bytes,
-  };
+  const line: Record<string, unknown> = { method: f.method, url: f.url, status: f.status };
+  if (f.purge !== undefined) {
+    line.purge = f.purge;
+    if (f.ip !== undefined) line.source = f.ip;
+  } else {
+    line.cache = f.cache;
+    line.route = f.route;
+  }
+  line.ms = f.ms;
+  line.bytes = f.bytes;
   if (f.reqId !== undefined) line.reqId = f.reqId;
   if (f.detail !== undefined) line.detail = f.detail;
+  if (f.purge === undefined && f.ip !== undefined) line.ip = f.ip;
+  if (f.host !== undefined) line.host = f.host;
+  if (f.ua !== undefined) line.ua = f.ua;
+  if (f.referer !== undefined) line.referer = f.referer;
+  if (f.upstreamMs !== undefined) line.upstreamMs = f.upstreamMs;
+  if (f.ttl !== undefined) line.ttl = f.ttl;
+  if (f.age !== undefined) line.age = f.age;
   if (f.err !== undefined && f.err !== null) {
-    line.err = f.err;
+    line.err = briefError(f.err);
     logger.warn(line, 'request');
   } else {
     logger.info(line, 'request');

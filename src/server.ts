@@ -9,6 +9,8 @@ import { Metrics } from './admin/metrics.js';
 import { closeAdminServer, startAdminServer } from './admin/admin-server.js';
 import { HealthProbes, type HealthReport, type ServerHealth } from './admin/health.js';
 import { VERSION } from './admin/version.js';
+import { watchBackendProbe } from './admin/probe-gauges.js';
+import { inspectEntry, type InspectQuery, type InspectReport } from './admin/inspect.js';
 import { planReload, type ReloadPlan } from './reload.js';
 import type { CacheStore } from './store/cache-store.js';
 import { MemcachedStore } from './store/memcached-store.js';
@@ -39,6 +41,8 @@ export interface Memfront {
   metrics: Metrics;
   /** Resolves once the cache writes started so far have finished. */
   settled(): Promise<void>;
+  /** What is stored for a URL (GET /inspect on the admin port). */
+  inspect(q: InspectQuery): Promise<InspectReport>;
   /**
    * Applies a new config in place and says what changed. Throws, keeping the running config,
    * when a changed listen or admin address cannot be bound.
@@ -76,6 +80,10 @@ interface Pipeline {
   /** What the tracker client and the static prober think of their servers (up = not skipped). */
   trackers(): TrackerStatus[];
   staticServers(): StaticServerStatus[];
+  /** The in-process hot tier, for its gauges. */
+  l1: L1Cache;
+  inspect(q: InspectQuery): Promise<InspectReport>;
+  purgeAllowed(ip: string): boolean;
   inFlight: number;
   /** Called when inFlight drops to 0 (set while the pipeline is being retired). */
   idle?: () => void;
@@ -121,6 +129,9 @@ function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: Cac
     closeUpstreams,
     trackers: () => trackers?.status() ?? [],
     staticServers: () => statics?.status() ?? [],
+    l1,
+    inspect: (q) => inspectEntry(rules, cache, q),
+    purgeAllowed: rules.purgeAllowed,
     inFlight: 0,
   };
 }
@@ -186,6 +197,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
   let current = buildPipeline(cfg, logger, metrics, storeFor(cfg));
   metrics.watchStore(() => current.store?.status() ?? []);
   metrics.watchFileServers(() => current.trackers(), () => current.staticServers());
+  metrics.watchL1(() => current.l1.status());
   const retiring = new Set<Promise<void>>();
 
   // Each request stays on the pipeline it started on, so a reload never changes the rules
@@ -214,9 +226,14 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
       health: () => health.report(),
       metricsText: () => metrics.text(),
       extra: async () => fileServerHealth(await health.report(), current),
+      inspect: (q) => current.inspect(q),
+      inspectAllowed: (ip) => current.purgeAllowed(ip),
     });
   let admin: http.Server | undefined;
   if (withAdmin) {
+    // This process read the config and probes the servers; with workers the primary does both.
+    metrics.reloads.loaded();
+    watchBackendProbe(metrics.registry, () => health.report());
     try {
       admin = await openAdmin(cfg);
     } catch (err) {
@@ -322,6 +339,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
       await Promise.all([...retiring]);
       await current.settled();
     },
+    inspect: (q) => current.inspect(q),
     reload,
     close,
   };

@@ -1,8 +1,10 @@
-// The admin listener: GET /healthz (JSON) and GET /metrics (Prometheus text). With workers it
-// runs in the primary, and the sources below gather what the workers know.
+// The admin listener: GET /healthz (JSON), GET /metrics (Prometheus text) and GET /inspect
+// (what is stored for a URL; admin.purgeAllow only). With workers it runs in the primary, and
+// the sources below gather what the workers know.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HealthReport } from './health.js';
+import { inspectQuery, type InspectQuery, type InspectReport } from './inspect.js';
 
 export interface HealthSource {
   version: string;
@@ -18,6 +20,13 @@ export interface HealthSource {
   serving?(): boolean;
   /** Extra sections (workers; later trackers, static servers) for /healthz. */
   extra?(): Promise<Record<string, unknown>>;
+  /** GET /inspect: what is stored for a URL (inspect.ts). */
+  inspect?(q: InspectQuery): Promise<InspectReport>;
+  /**
+   * Who may ask /inspect: the sources that may PURGE. What is cached, under which tags, is the
+   * site's structure; the admin port may be bound wider than loopback.
+   */
+  inspectAllowed?(ip: string): boolean;
 }
 
 export async function startAdminServer(host: string, port: number, src: HealthSource): Promise<http.Server> {
@@ -84,8 +93,20 @@ async function route(req: http.IncomingMessage, res: http.ServerResponse, src: H
     res.end(req.method === 'HEAD' ? undefined : m.body);
     return;
   }
+  if (path === '/inspect' && src.inspect) {
+    if (!(src.inspectAllowed?.(req.socket.remoteAddress ?? '') ?? false)) return json(res, 403, { error: 'not in admin.purgeAllow' });
+    const q = inspectQuery(new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+    if (typeof q === 'string') return json(res, 400, { error: q });
+    return json(res, 200, await src.inspect(q), req.method === 'HEAD');
+  }
   res.writeHead(404, { 'Content-Type': 'text/plain' });
   res.end('Not found\n');
+}
+
+function json(res: http.ServerResponse, status: number, value: unknown, head = false): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(head ? undefined : body);
 }
 
 export function portOf(server: http.Server): number {

@@ -19,7 +19,8 @@ import { EntryGone } from './chunks.js';
 import { Generations } from './tags.js';
 
 export type Lookup =
-  | { kind: 'found'; entry: Entry; size: number }
+  /** `l1`: the in-process copy answered (memfront_cache_hits_total's tier). */
+  | { kind: 'found'; entry: Entry; size: number; l1?: boolean }
   | { kind: 'absent' }
   /** It was there, but a tag or Host it depends on was purged since: a miss, never stale. */
   | { kind: 'invalidated' }
@@ -81,7 +82,7 @@ export class CacheAccess {
     // L1 copies are not checked against the counters: this process's purges clear L1, and
     // other processes' are seen within its ttlMs, as for a path PURGE.
     const hot = this.l1?.get(key);
-    if (hot) return { kind: 'found', entry: hot, size: hot.body.length };
+    if (hot) return { kind: 'found', entry: hot, size: hot.body.length, l1: true };
     return this.read(key);
   }
 

@@ -146,11 +146,14 @@ export class Fetcher {
       else this.upstream.cancel(req);
     });
     this.env.metrics.backendRequests.inc({ route: ctx.route });
+    const asked = performance.now();
     try {
       upstream = this.fromBase(await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined }), ctx.route);
     } catch (err) {
+      this.timed(ctx, asked);
       return this.failed(ctx, o, err);
     }
+    this.timed(ctx, asked);
     if (clientGone) {
       upstream.abort();
       return { kind: 'failed', bytes: 0, detail: 'client-gone' };
@@ -242,9 +245,17 @@ export class Fetcher {
     return true;
   }
 
+  /** memfront_upstream_duration_seconds and the log's upstreamMs. */
+  private timed(ctx: Ctx, asked: number): void {
+    const ms = performance.now() - asked;
+    ctx.upstreamMs = ms;
+    this.env.metrics.upstream(ctx.route, ms / 1000);
+  }
+
   /** The 307 to the offload server that owns the path. */
   private redirect(ctx: Ctx, location: string, xCache: 'HIT' | 'MISS', cacheStatus: string): FetchResult {
     ctx.detail = 'offload';
+    ctx.own = true;
     ctx.res.writeHead(307, { Location: location, 'Content-Length': 0, 'X-Cache': xCache, 'Cache-Status': cacheStatus });
     ctx.res.end();
     return { kind: 'not-shareable', bytes: 0, detail: 'offload' };

@@ -28,6 +28,7 @@ export function gatewayError(ctx: Ctx, o: { store: boolean; xCache: string }, st
     return;
   }
   const { body, why } = GATEWAY_ANSWERS[status];
+  ctx.own = true;
   res.writeHead(status, {
     'Content-Type': 'text/plain; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),

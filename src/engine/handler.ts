@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Metrics, Outcome } from '../admin/metrics.js';
+import { TIER_L1, type Metrics, type Outcome, type PurgeKind, type Tier } from '../admin/metrics.js';
 import { classifyRequest } from '../policy/classify-request.js';
 import { cacheKey } from '../policy/cache-key.js';
 import { freshness } from '../policy/freshness.js';
@@ -34,6 +34,9 @@ import { admitRequest } from '../policy/request-admission.js';
 import type { UrlRuleVerdict } from '../policy/url-rules.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { logRequest } from '../log.js';
+import { LogLimiter } from '../log-limiter.js';
+import { clientIp } from '../policy/client-ip.js';
+import { bodyBytesSent, countBody, type BodyCount } from './body-counter.js';
 import { boundedMemo } from '../memo.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { CacheAccess } from './cache-access.js';
@@ -91,6 +94,19 @@ export interface Ctx {
   retried?: boolean;
   /** The cache.rules verdict for a request that uses the cache. */
   rule?: UrlRuleVerdict;
+  /** memfront chose the status itself (its 502/503/504, 500, 4xx, purge answers, offload redirects). */
+  own?: boolean;
+  /** Where the entry answered from was read (metrics' TIERS), and its remaining freshness (s). */
+  tier?: Tier;
+  ttl?: number;
+  age?: number;
+  /** From the request upstream until its response headers (or its failure), ms. */
+  upstreamMs?: number;
+  purge?: PurgeKind;
+  /** The body bytes written to the client (body-counter.ts): what the log and metrics report. */
+  sent?: BodyCount;
+  /** Failed inside memfront: logged with its stack where it was caught. */
+  internal?: boolean;
 }
 
 type Step = 'recv' | 'purge' | 'bypass' | 'lookup' | 'busy' | 'miss' | 'done';
@@ -102,12 +118,17 @@ export class Engine {
   private readonly leaseWaitMs: number;
   /** How long a request waits on its process's flight: the lease wait plus a fetch. */
   private readonly flightWaitMs: number;
+  /** Upstream failures are logged in full once a second per route and code; each request line has the brief form. */
+  private readonly failureLog = new LogLimiter();
+  /** memfront_cache_hits_total's tier for an entry read from the store. */
+  private readonly storeTier: Tier;
 
   constructor(private readonly d: EngineDeps) {
     this.now = d.now ?? Date.now;
     const backendMs = d.rules.cfg.backend.timeoutMs;
     this.leaseWaitMs = backendMs + LEASE_TTL_SECONDS * 1000;
     this.flightWaitMs = this.leaseWaitMs + backendMs;
+    this.storeTier = d.rules.cfg.cache.store === 'memory' ? 2 : 1;
   }
 
   /**
@@ -152,16 +173,30 @@ export class Engine {
     if (bytes === undefined) return false;
     const route = this.d.fetcher.routeName(url);
     const ms = performance.now() - started;
-    this.d.metrics.request('hit', route, ms / 1000, bytes);
+    this.d.metrics.request('hit', route, ms / 1000, bytes, res.statusCode, false, TIER_L1);
     if (this.d.logger.isLevelEnabled('info')) {
       const reqId = (trusted && firstValue(req.headers['x-request-id'])) || randomUUID();
-      logRequest(this.d.logger, { method: req.method, url, status: res.statusCode, cache: 'hit', route, ms: Math.round(ms * 100) / 100, bytes, reqId });
+      const peer = req.socket.remoteAddress ?? '';
+      logRequest(this.d.logger, {
+        method: req.method,
+        url,
+        status: res.statusCode,
+        cache: 'hit',
+        route,
+        ms: Math.round(ms * 100) / 100,
+        bytes,
+        reqId,
+        ...this.accessFields(req, peer, trusted),
+        ttl,
+        age: ageOf(entry, now),
+      });
     }
     return true;
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     const ctx = this.context(req, res);
+    ctx.sent = countBody(res);
     res.once('close', () => this.finish(ctx));
     this.run(ctx).catch((err) => this.internalError(ctx, err));
   }
@@ -243,11 +278,12 @@ export class Engine {
   }
 
   private async purge(ctx: Ctx): Promise<Step> {
+    const asked = decidePurge({ url: ctx.req.url ?? '/', headers: ctx.req.headers });
+    ctx.purge = purgeKind(asked, ctx.req.headers);
     if (!this.d.rules.purgeAllowed(ctx.peerIp)) {
       this.synth(ctx, 403, 'Forbidden');
       return 'done';
     }
-    const asked = decidePurge({ url: ctx.req.url ?? '/', headers: ctx.req.headers });
     if (asked.kind === 'refused') {
       ctx.detail = asked.reason;
       this.synth(ctx, 400, `Bad Request: ${asked.reason}`);
@@ -304,12 +340,15 @@ export class Engine {
     }
     const entry = found.entry;
     const now = this.now();
+    ctx.tier = found.l1 ? TIER_L1 : this.storeTier;
     // Offload: a stored file worth offloading is redirected, whatever its freshness.
     if (this.d.fetcher.offloadStored(ctx, entry, Math.floor((entry.staleAt - now) / 1000))) return 'done';
     const state = freshness(entry, now, this.d.rules.windows);
     if (state === 'fresh') {
       ctx.outcome = 'hit';
       const ttl = Math.max(0, Math.floor((entry.staleAt - now) / 1000));
+      ctx.ttl = ttl;
+      ctx.age = ageOf(entry, now);
       try {
         ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
           xCache: 'HIT',
@@ -326,6 +365,7 @@ export class Engine {
     ctx.staleEntry = entry;
     if (state === 'stale-while-revalidate' && this.d.fetcher.canRefresh(ctx.route)) {
       ctx.outcome = 'stale';
+      ctx.age = ageOf(entry, now);
       this.refreshLater(ctx, entry);
       try {
         ctx.bytes = await deliverEntry(ctx.req, ctx.res, entry, {
@@ -349,6 +389,7 @@ export class Engine {
    */
   private entryGone(ctx: Ctx): Step {
     ctx.staleEntry = undefined;
+    ctx.ttl = ctx.age = undefined;
     ctx.outcome = 'miss';
     ctx.detail = 'chunk-missing';
     ctx.alone = true;
@@ -560,6 +601,7 @@ export class Engine {
   }
 
   private synth(ctx: Ctx, status: number, text: string): void {
+    ctx.own = true;
     const body = `${text}\n`;
     ctx.res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body);
@@ -568,32 +610,82 @@ export class Engine {
 
   private internalError(ctx: Ctx, err: unknown): void {
     ctx.err = err;
+    ctx.internal = true;
     this.d.logger.error({ err, url: ctx.req.url }, 'request failed inside memfront');
     if (!ctx.res.headersSent) this.synth(ctx, 500, 'Internal Server Error');
     else ctx.res.destroy();
   }
 
   private finish(ctx: Ctx): void {
+    const { req, res } = ctx;
     const ms = performance.now() - ctx.started;
-    const status = ctx.res.writableFinished ? ctx.res.statusCode : ctx.res.headersSent ? ctx.res.statusCode : 499;
-    this.d.metrics.request(ctx.outcome, ctx.route, ms / 1000, ctx.bytes);
+    const status = res.writableFinished ? res.statusCode : res.headersSent ? res.statusCode : 499;
+    const bytes = ctx.sent ? bodyBytesSent(res, req.method, ctx.sent) : ctx.bytes;
+    const staleIfError = ctx.detail === 'stale-if-error';
+    this.d.metrics.request(ctx.outcome, ctx.route, ms / 1000, bytes, res.headersSent ? res.statusCode : 0, ctx.own === true, ctx.tier ?? TIER_L1, staleIfError);
+    if (ctx.purge !== undefined) this.d.metrics.purged(ctx.purge, res.headersSent ? res.statusCode : 0);
+    if (ctx.err !== undefined && ctx.err !== null && !ctx.internal) this.noteFailure(ctx);
     logRequest(this.d.logger, {
-      method: ctx.req.method ?? '',
-      url: ctx.req.url ?? '',
+      method: req.method ?? '',
+      url: req.url ?? '',
       status,
       cache: ctx.outcome,
       route: ctx.route,
       ms: Math.round(ms * 100) / 100,
-      bytes: ctx.bytes,
+      bytes,
       reqId: ctx.reqId,
       err: ctx.err,
       detail: ctx.detail,
+      ...this.accessFields(req, ctx.peerIp, ctx.trusted),
+      upstreamMs: ctx.upstreamMs === undefined ? undefined : Math.round(ctx.upstreamMs * 100) / 100,
+      ttl: ctx.ttl,
+      // A stale-if-error answer comes from the miss path, from the entry the lookup kept.
+      age: ctx.age ?? (ctx.outcome === 'stale' && ctx.staleEntry ? ageOf(ctx.staleEntry, this.now()) : undefined),
+      purge: ctx.purge,
     });
+  }
+
+  /** The access-log fields every request line carries. */
+  private accessFields(req: IncomingMessage, peer: string, trusted: boolean): { ip: string; host?: string; ua?: string; referer?: string } {
+    const h = req.headers;
+    return {
+      ip: trusted ? clientIp(peer, h['x-forwarded-for'], (ip) => this.d.rules.trustedPeer(ip)) : peer,
+      host: h.host,
+      ua: h['user-agent'],
+      referer: h.referer,
+    };
+  }
+
+  /**
+   * An upstream failure, in full with its cause and stack, once a second per route and code:
+   * with the backend down every request fails, and each request line already names the error.
+   */
+  private noteFailure(ctx: Ctx): void {
+    const e = ctx.err as { code?: string; cause?: { code?: string } };
+    const code = e?.cause?.code ?? e?.code ?? 'UNKNOWN';
+    const suppressed = this.failureLog.allow(`${ctx.route} ${code}`);
+    if (suppressed === undefined) return;
+    this.d.logger.warn({ err: ctx.err, route: ctx.route, url: ctx.req.url, suppressed }, 'upstream request failed');
   }
 }
 
 // `memfront; hit; ttl=N` for the ttls seen lately: every hit sends one.
 const hitStatus = boundedMemo((ttl: number) => formatCacheStatus({ hit: true, ttl }), 4096);
+
+/** The Age an answer from the entry carries (deliver.ts computes the header alike). */
+function ageOf(entry: Entry, now: number): number {
+  return Math.max(0, Math.floor((now - entry.storedAt) / 1000));
+}
+
+/**
+ * What a PURGE was for, named also when it is refused (403, 400): tag headers make it a tag
+ * purge, an X-Purge-Method regex one a whole-Host purge, anything else a path.
+ */
+function purgeKind(asked: ReturnType<typeof decidePurge>, headers: IncomingMessage['headers']): PurgeKind {
+  if (asked.kind !== 'refused') return asked.kind;
+  if (headers['surrogate-key'] !== undefined || headers['cache-tag'] !== undefined) return 'tags';
+  return /regex/i.test(String(headers['x-purge-method'] ?? '')) ? 'host' : 'path';
+}
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   if (v === undefined) return undefined;

@@ -58,6 +58,11 @@ export class L1Cache {
     return at + this.ttlMs * (RENEW_FROM + RENEW_SPREAD * this.random());
   }
 
+  /** What it holds now (memfront_l1_bytes, memfront_l1_entries). */
+  status(): { bytes: number; entries: number } {
+    return { bytes: this.bytes, entries: this.slots.size };
+  }
+
   get enabled(): boolean {
     return this.maxBytes > 0 && this.ttlMs > 0;
   }

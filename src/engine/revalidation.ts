@@ -10,6 +10,7 @@ import type { MayStore } from './cache-writes.js';
 import { buildEntry, collect, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
 import type { FetchResult } from './fetch-result.js';
+import { LogLimiter } from '../log-limiter.js';
 
 /** A background refresh: what the triggering client's miss would have sent, captured then. */
 export interface RefreshRequest {
@@ -58,12 +59,15 @@ export async function refresh(
   const validators = revalidationHeaders(r.entry);
   const conditional = Object.keys(validators).length > 0;
   env.metrics.backendRequests.inc({ route: 'backend' });
+  const asked = performance.now();
   let up: UpstreamResponse;
   try {
     up = fromBase(await client.fetch({ path: r.path, headers: { ...r.headers, ...validators } }));
   } catch (err) {
+    env.metrics.upstream('backend', (performance.now() - asked) / 1000);
     return refreshFailed(env, r, 'backend-error', err);
   }
+  env.metrics.upstream('backend', (performance.now() - asked) / 1000);
   const now = env.now();
   if (conditional && up.status === 304) {
     up.body.resume();
@@ -98,9 +102,14 @@ export async function refresh(
   return { kind: 'stored', entry, bytes: 0, saved: env.writes.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
 }
 
+/** With the backend down every stale key's refresh fails: one line a second per kind. */
+const refreshLog = new LogLimiter();
+
 function refreshFailed(env: FetchEnv, r: RefreshRequest, detail: string, err?: unknown): FetchResult {
   if (err !== undefined) noteBackendError(env, 'backend', err);
-  env.logger.warn({ err, url: r.path, detail }, 'background refresh failed; the stale entry stays');
+  const code = (err as { cause?: { code?: string }; code?: string } | undefined)?.cause?.code ?? (err as { code?: string } | undefined)?.code ?? '';
+  const suppressed = refreshLog.allow(`${detail} ${code}`);
+  if (suppressed !== undefined) env.logger.warn({ err, url: r.path, detail, suppressed }, 'background refresh failed; the stale entry stays');
   return { kind: 'failed', bytes: 0, err, detail };
 }
 

@@ -86,3 +86,24 @@ test('the level filters lines', () => {
   logRequest(logger, { ...facts, err: new Error('reset') });
   assert.deepEqual(log.lines.map((l) => l.level), [40]);
 });
+
+test('a failed request\'s line carries no stack, its cause chain does', async () => {
+  const refused = await refusedConnection();
+  const log = sink();
+  const err = new UpstreamError('MF_BACKEND_FAILED', 'backend failed', { cause: refused });
+  logRequest(createLogger({ level: 'info', pretty: false }, log.stream), { ...facts, status: 502, cache: 'miss', err });
+  const text = JSON.stringify(log.lines[0]);
+  assert.doesNotMatch(text, /stack|    at /);
+  assert.equal(log.lines[0].err.cause.code, 'ECONNREFUSED');
+  assert.ok(text.length < 700, `${text.length} bytes`);
+});
+
+test('access-log fields are added when known; a PURGE line names its kind and source instead of route and cache', () => {
+  const log = sink();
+  const logger = createLogger({ level: 'info', pretty: false }, log.stream);
+  logRequest(logger, { ...facts, ip: '203.0.113.9', host: 'example.com', ua: 'curl/8', referer: 'http://r/', upstreamMs: 12.5, ttl: 30, age: 4 });
+  logRequest(logger, { ...facts, method: 'PURGE', cache: 'none', ip: '127.0.0.1', purge: 'tags' });
+  const [get, purge] = log.lines;
+  assert.deepEqual([get.ip, get.host, get.ua, get.referer, get.upstreamMs, get.ttl, get.age], ['203.0.113.9', 'example.com', 'curl/8', 'http://r/', 12.5, 30, 4]);
+  assert.deepEqual([purge.purge, purge.source, purge.route, purge.cache, purge.ip], ['tags', '127.0.0.1', undefined, undefined, undefined]);
+});

@@ -36,6 +36,9 @@ for (const workers of [1, 2]) {
     let base: string;
     let admin: string;
     let paths = 0;
+    let reloadedAt = 0;
+    /** An unlabelled series' value. */
+    const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     const config = (over: Record<string, any>) => ({
       workers,
       listen: { host: '127.0.0.1', port: 0 },
@@ -96,7 +99,10 @@ for (const workers of [1, 2]) {
       const before = await storedTtls(2);
       for (const ttl of before.ttls) assert.ok(ttl > 280 && ttl <= 300, `ttl ${ttl} from defaultTtl 300`);
 
+      const loadedAt = gauge((await request(`${admin}/metrics`)).body, 'memfront_config_last_reload_success_timestamp_seconds');
+      assert.ok(loadedAt > Date.now() / 1000 - 120 && loadedAt <= Date.now() / 1000, `started at ${loadedAt}`);
       scratch.file('config.json', config({ cache: { defaultTtl: 60 } }));
+      const hupAt = Date.now() / 1000;
       const reloaded = await hup('config reloaded');
       assert.deepEqual(reloaded.changed, ['cache.defaultTtl']);
 
@@ -106,6 +112,15 @@ for (const workers of [1, 2]) {
       assert.equal(after.storedBy.size, workers, 'every worker stored entries with the new ttl');
       const metrics = (await request(`${admin}/metrics`)).body;
       assert.match(metrics, /^memfront_config_reloads_total\{result="ok"\} 1$/m);
+      assert.equal(gauge(metrics, 'memfront_config_last_reload_successful'), 1);
+      assert.equal(gauge(metrics, 'memfront_backend_up'), 1, 'the process that probes (the primary with workers) reports it');
+      reloadedAt = gauge(metrics, 'memfront_config_last_reload_success_timestamp_seconds');
+      assert.ok(reloadedAt >= Math.floor(hupAt) && reloadedAt > loadedAt, `reloaded at ${reloadedAt}, SIGHUP at ${hupAt}`);
+      // /inspect answers from the admin listener (with workers: a worker asked over IPC).
+      const path = `/p${workers}-${paths}`;
+      const inspected = JSON.parse((await request(`${admin}/inspect?url=${path}&host=${new URL(base).host}`)).body);
+      assert.equal(inspected.cached, true, JSON.stringify(inspected));
+      assert.ok(inspected.ttl > 40 && inspected.ttl <= 60);
     });
 
     it('a broken file is refused: logged at error with its reason, the running config kept', async () => {
@@ -123,6 +138,8 @@ for (const workers of [1, 2]) {
       for (const ttl of still.ttls) assert.ok(ttl > 40 && ttl <= 60, `ttl ${ttl} from the kept defaultTtl 60`);
       const metrics = (await request(`${admin}/metrics`)).body;
       assert.match(metrics, /^memfront_config_reloads_total\{result="failed"\} 2$/m);
+      assert.equal(gauge(metrics, 'memfront_config_last_reload_successful'), 0, 'the last reload failed');
+      assert.equal(gauge(metrics, 'memfront_config_last_reload_success_timestamp_seconds'), reloadedAt, 'still the last good one');
     });
 
     if (workers === 1) {
