@@ -72,6 +72,8 @@ interface Flight {
 
 export interface Ctx {
   req: IncomingMessage;
+  /** The target as the client sent it (req.url becomes the keyed target of a request that uses the cache): the log's. */
+  url: string;
   res: ServerResponse;
   started: number;
   reqId: string;
@@ -222,6 +224,7 @@ export class Engine {
     const reqId = (trusted && firstValue(req.headers['x-request-id'])) || randomUUID();
     return {
       req,
+      url: req.url ?? '',
       res,
       started: performance.now(),
       reqId,
@@ -627,7 +630,7 @@ export class Engine {
     if (ctx.err !== undefined && ctx.err !== null && !ctx.internal) this.noteFailure(ctx);
     logRequest(this.d.logger, {
       method: req.method ?? '',
-      url: req.url ?? '',
+      url: ctx.url,
       status,
       cache: ctx.outcome,
       route: ctx.route,
