@@ -9,7 +9,7 @@ import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import { UpstreamError } from '../errors.js';
 import type { MayStore } from './cache-writes.js';
 import { deliverEntry } from './deliver.js';
-import { buildEntry, collect, isUnstorable, storeDecision } from './entry-build.js';
+import { buildEntry, collect, gzipCoded, isUnstorable, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
 import type { FetchResult } from './fetch-result.js';
 import type { Ctx } from './handler.js';
@@ -65,7 +65,10 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   // Conditions are applied from the entry only when the whole body is known to fit;
   // otherwise they are ignored (a 200 is always a valid answer to them).
   const knownLength = rawHeader(up.rawHeaders, 'content-length') !== undefined;
-  const needWhole = decision.store && (req.method === 'HEAD' || (knownLength && CONDITIONAL.some((h) => req.headers[h] !== undefined)));
+  // A gzip body of known length is read whole first too: it is stored only if it inflates
+  // within maxObjectSize (entry-build.ts), and the answer's Cache-Status must say which.
+  const needWhole =
+    decision.store && (req.method === 'HEAD' || (knownLength && (CONDITIONAL.some((h) => req.headers[h] !== undefined) || gzipCoded(up.rawHeaders))));
   if (needWhole) {
     const body = await collect(up, env.rules.store.maxObjectSize);
     if (body === 'incomplete') return hooks.failed(ctx, new UpstreamError('MF_BACKEND_FAILED', 'backend body cut short'));

@@ -20,6 +20,11 @@ export function storeDecision(up: UpstreamResponse, rules: StoreRules, now: numb
   return decision;
 }
 
+/** The body comes gzip-coded (and may be stored so, once it is known to inflate). */
+export function gzipCoded(raw: string[]): boolean {
+  return storedCoding(contentEncodings(raw)) === 'gzip';
+}
+
 /** Every Content-Encoding field line, as received. */
 function contentEncodings(raw: string[]): string[] {
   const fields: string[] = [];

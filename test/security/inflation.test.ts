@@ -84,6 +84,7 @@ describe('#4 bounded inflation', () => {
     const gz = await get(small.url + '/bomb', { headers: { 'accept-encoding': 'gzip' } });
     assert.equal(gz.status, 200);
     assert.equal(gz.body.length, BOMB.length, 'the gzip client gets it as it came');
+    assert.match(String(gz.headers['cache-status']), /fwd=uri-miss; detail=too-large/, 'read whole first: its Cache-Status tells');
     await small.mf.settled();
     assert.equal(await notStoredTooLarge(small), before + 1, 'notStored{reason="too-large"}');
     for (let i = 0; i < 3; i++) {

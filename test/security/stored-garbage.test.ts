@@ -104,6 +104,7 @@ describe('#13 what the backend sends broken is not stored', () => {
       const first = await get(stack.url + path, { headers: { 'accept-encoding': 'gzip' } });
       assert.equal(first.status, 200);
       assert.equal(first.headers['x-cache'], 'MISS');
+      assert.match(String(first.headers['cache-status']), /fwd=uri-miss; detail=bad-gzip/);
       await stack.mf.settled();
       for (const headers of [{}, { range: 'bytes=0-9' }] as Array<Record<string, string>>) {
         const next = await get(stack.url + path, { headers });
