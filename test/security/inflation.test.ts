@@ -67,8 +67,8 @@ before(async () => {
       res.end('small');
     },
   });
-  small = await startStack({ backend: { url: backend.url }, cache: { memcached: { servers: [mc.address] }, maxObjectSize: MB } });
-  large = await startStack({ backend: { url: backend.url }, cache: { memcached: { servers: [mc.address] }, maxObjectSize: 32 * MB } });
+  small = await startStack({ backend: { url: backend.url }, cache: { memcached: { servers: [mc.address], timeoutMs: 2000 }, maxObjectSize: MB } });
+  large = await startStack({ backend: { url: backend.url }, cache: { memcached: { servers: [mc.address], timeoutMs: 2000 }, maxObjectSize: 32 * MB } });
 });
 
 after(async () => {

@@ -83,7 +83,9 @@ before(async () => {
       res.end(body);
     },
   );
-  const cache = { memcached: { servers: [mc.address], maxItemSize: 64 * 1024 }, staleWhileRevalidate: 0, staleIfError: 0 };
+  // A generous memcached timeout: on a loaded test machine a 100 ms one drops writes, and a
+  // test expecting a hit would fail for that alone.
+  const cache = { memcached: { servers: [mc.address], maxItemSize: 64 * 1024, timeoutMs: 2000 }, staleWhileRevalidate: 0, staleIfError: 0 };
   stack = await startStack({ backend: { url: backend.url }, cache });
   hot = await startStack({ backend: { url: backend.url }, cache: { ...cache, l1: { maxBytes: 8 << 20, ttlMs: 60_000 } } });
   raw = new MemcachedStore({ servers: [mc.address], timeoutMs: 500, maxItemSize: 1 << 20 });
