@@ -9,11 +9,12 @@ import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import { UpstreamError } from '../errors.js';
 import type { MayStore } from './cache-writes.js';
 import { deliverEntry } from './deliver.js';
-import { buildEntry, collect, storeDecision } from './entry-build.js';
-import type { FetchEnv } from './fetch-env.js';
+import { buildEntry, collect, gzipCoded, isUnstorable, storeDecision } from './entry-build.js';
+import { dropEntry, type FetchEnv } from './fetch-env.js';
 import type { FetchResult } from './fetch-result.js';
 import type { Ctx } from './handler.js';
 import { declaredLength, worthOffloading } from './offload.js';
+import { answerUnstored } from './unstored-answer.js';
 
 export interface AnswerOptions {
   store: boolean;
@@ -64,12 +65,16 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   // Conditions are applied from the entry only when the whole body is known to fit;
   // otherwise they are ignored (a 200 is always a valid answer to them).
   const knownLength = rawHeader(up.rawHeaders, 'content-length') !== undefined;
-  const needWhole = decision.store && (req.method === 'HEAD' || (knownLength && CONDITIONAL.some((h) => req.headers[h] !== undefined)));
+  // A gzip body of known length is read whole first too: it is stored only if it inflates
+  // within maxObjectSize (entry-build.ts), and the answer's Cache-Status must say which.
+  const needWhole =
+    decision.store && (req.method === 'HEAD' || (knownLength && (CONDITIONAL.some((h) => req.headers[h] !== undefined) || gzipCoded(up.rawHeaders))));
   if (needWhole) {
     const body = await collect(up, env.rules.store.maxObjectSize);
     if (body === 'incomplete') return hooks.failed(ctx, new UpstreamError('MF_BACKEND_FAILED', 'backend body cut short'));
     if (body !== 'too-large') {
-      const entry = await buildEntry(up, body, storeTtl, now, env.compressThreshold());
+      const entry = await buildEntry(up, body, storeTtl, now, env.compressThreshold(), env.rules.store.maxObjectSize);
+      if (isUnstorable(entry)) return answerUnstored(env, ctx, up, body, o.xCache, entry);
       const saved = env.writes.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
       const bytes = await deliverEntry(req, res, entry, { xCache: 'MISS', cacheStatus, now });
       return { kind: 'stored', entry, bytes, saved };
@@ -135,8 +140,9 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   res.end();
   if (storing) {
     try {
-      const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, env.compressThreshold());
+      const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, env.compressThreshold(), limit);
       chunks.length = 0;
+      if (isUnstorable(entry)) return { ...dropEntry(env, ctx.key!, entry.unstorable), bytes: sent };
       const saved = env.writes.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
       return { kind: 'stored', entry, bytes: sent, detail, saved };
     } finally {

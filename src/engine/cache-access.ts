@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CacheStore } from '../store/cache-store.js';
 import { chunkIntact, chunkKey, chunkCount, chunkSizeFor, planChunks, type ChunkIndex } from '../store/chunked-entry.js';
-import { decodeEntry, encodeEntry, entryOf, isOlderEntry, type Entry } from '../store/entry-codec.js';
+import { decodeEntry, encodeEntry, entryOf, isNewerEntry, isOlderEntry, type Entry } from '../store/entry-codec.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
 import { EntryGone } from './chunks.js';
@@ -114,9 +114,14 @@ export class CacheAccess {
     const same = this.l1?.unchanged(key, value);
     let entry = same ?? decodeEntry(value);
     if (!entry) {
-      if (isOlderEntry(value)) return { kind: 'absent' };
+      // Another version's (a deploy under way): a miss, and not ours to delete.
+      if (isOlderEntry(value) || isNewerEntry(value)) return { kind: 'absent' };
       this.metrics.cacheErrors.inc({ op: 'get', code: 'MF_ENTRY_CORRUPT' });
       this.logger.warn({ key }, 'unreadable cache entry treated as a miss');
+      // Contract: an unreadable entry "is deleted and fetched again": deleted now, so that an
+      // answer that may not be stored does not leave it in place for the next visitor.
+      // Awaited: the fetch that follows must not race its own store against this delete.
+      await this.deleteQuietly(key);
       return { kind: 'corrupt' };
     }
     if (entry.tags) {
@@ -128,6 +133,7 @@ export class CacheAccess {
     if (same) this.l1!.refresh(key, ticket!, version);
     else {
       if (entry.chunks) entry = this.withReader(key, entry);
+      this.discardable(key, entry);
       this.l1?.set(key, entry, value, ticket, version);
     }
     return { kind: 'found', entry, size: value.length };
@@ -186,8 +192,9 @@ export class CacheAccess {
     const value = encodeEntry(entry);
     if (value.length > this.maxItemSize) return this.saveChunked(key, entry, exptimeSeconds);
     // In L1 from the start of the write, so the next request in this process is a hit
-    // even before memcached has answered; out again if the write did not happen.
-    this.l1?.set(key, entry, value);
+    // even before memcached has answered; out again if the write did not happen. Its body is
+    // the one inside the stored bytes L1 keeps anyway (the body ends them), not a second copy.
+    if (this.l1) this.l1.set(key, this.discardable(key, entryOf({ ...entry, body: value.subarray(value.length - entry.body.length) })), value);
     try {
       const ok = await this.store.set(key, value, exptimeSeconds);
       if (!ok) this.l1?.delete(key);
@@ -355,6 +362,29 @@ export class CacheAccess {
     // and being this write's own, they are its bytes or missing, never another's.
     this.l1?.set(key, this.withReader(key, indexEntry), value);
     return true;
+  }
+
+  /**
+   * Leaves on an entry the way to delete it once it turns out unreadable past decoding (deliver.ts:
+   * its gzip does not inflate as it says): from L1 if this is the copy held there, and from
+   * the store.
+   */
+  private discardable(key: string, entry: Entry): Entry {
+    entry.discard = () => {
+      this.metrics.cacheErrors.inc({ op: 'get', code: 'MF_ENTRY_CORRUPT' });
+      this.logger.warn({ key }, 'cached entry does not inflate; deleted and treated as a miss');
+      if (this.l1?.holds(key, entry)) this.l1.delete(key);
+      void this.deleteQuietly(key);
+    };
+    return entry;
+  }
+
+  private async deleteQuietly(key: string): Promise<void> {
+    try {
+      await this.store.delete(key);
+    } catch (err) {
+      this.failed('delete', err);
+    }
   }
 
   private withReader(key: string, entry: Entry): Entry {

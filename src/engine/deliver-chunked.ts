@@ -16,6 +16,7 @@ import { chunkCount, chunksFor } from '../store/chunked-entry.js';
 import type { Entry } from '../store/entry-codec.js';
 import type { DeliverInfo } from './deliver.js';
 import { openChunks } from './chunks.js';
+import { rangeAllowed, setAnswerEtag } from './representation.js';
 
 // Headers computed per answer; the stored ones by these names are dropped (as in deliver.ts).
 const COMPUTED = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'age', 'content-range', 'accept-ranges']);
@@ -28,9 +29,11 @@ export async function deliverChunked(req: IncomingMessage, res: ServerResponse, 
   const count = chunkCount(index);
   const headers = storedHeaders(entry, info);
   const cacheableStatus = entry.status === 200;
+  const clientGzip = entry.gzip && acceptsGzip(req.headers['accept-encoding']);
   if (cacheableStatus && conditionalStatus({ etag: entry.etag, lastModified: entry.lastModified }, req.headers) === 304) {
     const kept: string[] = [];
     for (let i = 0; i < headers.length; i += 2) if (NOT_MODIFIED_KEEP.has(headers[i].toLowerCase())) kept.push(headers[i], headers[i + 1]);
+    setAnswerEtag(kept, entry, clientGzip);
     res.writeHead(304, kept);
     res.end();
     return 0;
@@ -40,9 +43,11 @@ export async function deliverChunked(req: IncomingMessage, res: ServerResponse, 
   // Ranges are of the identity body: known without reading it unless the backend sent gzip
   // and never said how long it inflates to; then Range is ignored (RFC 9110 14.2 allows it).
   const identityLength = entry.gzip ? entry.identityLength : index.length;
-  const rangeHeader = cacheableStatus ? req.headers.range : undefined;
+  // If-Range (representation.ts): a Range for another version or coding gets the whole 200.
+  const rangeHeader = cacheableStatus && rangeAllowed(entry, req.headers, clientGzip) ? req.headers.range : undefined;
   if (rangeHeader !== undefined && identityLength !== undefined) {
     const range = parseRange(rangeHeader, identityLength);
+    if (range !== null) setAnswerEtag(headers, entry, false);
     if (range === 'unsatisfiable') {
       headers.push('Content-Range', `bytes */${identityLength}`, 'Content-Length', '0');
       res.writeHead(416, headers);
@@ -73,7 +78,8 @@ export async function deliverChunked(req: IncomingMessage, res: ServerResponse, 
 
   let length: number | undefined;
   let inflating = false;
-  if (entry.gzip && acceptsGzip(req.headers['accept-encoding'])) {
+  setAnswerEtag(headers, entry, clientGzip);
+  if (clientGzip) {
     headers.push('Content-Encoding', 'gzip');
     length = index.length;
   } else if (entry.gzip) {

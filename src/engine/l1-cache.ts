@@ -10,6 +10,7 @@
 // hit and p99 up from 3 to 10+ ms). The point is drawn so that keys stored together are not
 // renewed together: a burst of a hundred answers arriving at once stalls the event loop.
 import type { Entry } from '../store/entry-codec.js';
+import { identityCopyBytes } from './gzip-body.js';
 
 interface Slot {
   entry: Entry;
@@ -100,10 +101,7 @@ export class L1Cache {
   set(key: string, entry: Entry, raw?: Buffer, ticket?: L1Ticket, version?: string): void {
     if (!this.enabled) return;
     if (ticket && ticket.deletes !== this.deletes) return;
-    // A gzip entry also holds its inflated body once an identity client asked for it.
-    // A chunked entry's index holds no body here: its chunks are read from memcached.
-    const inflated = entry.gzip && !entry.chunks ? (entry.identityLength ?? entry.body.length * 4) : 0;
-    const size = entry.body.length + inflated + 512;
+    const size = heldBytes(entry, raw);
     if (size > this.maxBytes / 4) return; // one object must not wash out the hot set
     const old = this.slots.get(key);
     if (old) this.drop(key, old);
@@ -136,6 +134,11 @@ export class L1Cache {
   unchanged(key: string, raw: Buffer): Entry | undefined {
     const slot = this.slots.get(key);
     return slot?.raw !== undefined && slot.raw.equals(raw) ? slot.entry : undefined;
+  }
+
+  /** This very entry object is the one held for the key (no LRU move, no renewal). */
+  holds(key: string, entry: Entry): boolean {
+    return this.slots.get(key)?.entry === entry;
   }
 
   /** The held entry and the store version it was read at, when the store gave one. */
@@ -172,4 +175,24 @@ export class L1Cache {
     this.slots.delete(key);
     this.bytes -= slot.size;
   }
+}
+
+/** Per-slot bookkeeping (the entry object, its header lists, the key): a flat guess. */
+const SLOT_OVERHEAD = 512;
+
+/**
+ * What holding an entry costs, counted as it is rather than guessed (contract: "L1 counts the
+ * bytes it really holds"): the stored bytes it was read from or written as, its body when
+ * that is not a view into them, and the inflated copy a gzip body gets once an identity client
+ * asks (gzip-body.ts: its exact length, recorded when it was stored; none for bodies too large
+ * to keep one). A chunked entry's index holds no body here: its chunks are read from memcached.
+ */
+export function heldBytes(entry: Entry, raw?: Buffer): number {
+  const body = entry.body;
+  const bodyInRaw =
+    raw !== undefined &&
+    body.buffer === raw.buffer &&
+    body.byteOffset >= raw.byteOffset &&
+    body.byteOffset + body.length <= raw.byteOffset + raw.length;
+  return (raw?.length ?? 0) + (bodyInRaw ? 0 : body.length) + identityCopyBytes(entry) + SLOT_OVERHEAD;
 }

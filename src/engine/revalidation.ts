@@ -7,7 +7,7 @@ import { entryOf, type Entry } from '../store/entry-codec.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import type { MayStore } from './cache-writes.js';
-import { buildEntry, collect, storeDecision } from './entry-build.js';
+import { buildEntry, collect, isUnstorable, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
 import type { FetchResult } from './fetch-result.js';
 import { LogLimiter } from '../log-limiter.js';
@@ -98,7 +98,8 @@ export async function refresh(
     return refreshFailed(env, r, 'incomplete-body');
   }
   if (body === 'too-large') return dropEntry(env, r.key, 'too-large');
-  const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold());
+  const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold(), env.rules.store.maxObjectSize);
+  if (isUnstorable(entry)) return dropEntry(env, r.key, entry.unstorable);
   return { kind: 'stored', entry, bytes: 0, saved: env.writes.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
 }
 

@@ -49,6 +49,42 @@ function opaqueTag(etag: string): string | null {
   return m ? m[1] : null;
 }
 
+/**
+ * Contract ("Representations and validators"): when memfront changes a body's coding (gzips
+ * what came identity, or inflates what came gzip) the answer's ETag is weak, so that a strong
+ * ETag always names one byte sequence (RFC 9110 8.8.1: a strong validator changes with every
+ * change to the representation data, and a content coding is one).
+ */
+export function weakened(etag: string): string {
+  return etag.startsWith('W/') ? etag : `W/${etag}`;
+}
+
+/**
+ * May a Range be answered with a part of the representation whose validators are `current`
+ * (RFC 9110 13.1.5)? True without If-Range. With one, only when it names exactly this
+ * representation: an entity-tag by the strong comparison (RFC 9110 8.8.3.2: both strong, the
+ * same opaque tag; a weak tag never matches), or an HTTP-date exactly equal to its
+ * Last-Modified. Anything else, malformed or repeated included, means "send it all" (200):
+ * splicing the bytes of two versions is the one answer that must never happen.
+ * The caller leaves `lastModified` out when a date cannot tell which representation the
+ * client holds (two codings share one Last-Modified).
+ */
+export function ifRangeHolds(ifRange: string | string[] | undefined, current: Validators): boolean {
+  if (ifRange === undefined) return true;
+  if (Array.isArray(ifRange)) {
+    if (ifRange.length !== 1) return false;
+    ifRange = ifRange[0];
+  }
+  const v = ifRange.trim();
+  if (v.startsWith('"') || v.startsWith('W/')) {
+    if (!/^"[^"]*"$/.test(v) || current.etag === undefined) return false;
+    return current.etag.trim() === v;
+  }
+  const date = parseHttpDate(v);
+  const lm = parseHttpDate(current.lastModified);
+  return date !== null && lm !== null && date === lm;
+}
+
 export type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
 
 /**

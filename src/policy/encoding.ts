@@ -22,6 +22,24 @@ export function acceptsGzip(acceptEncoding: string | string[] | undefined): bool
   return explicit ?? star;
 }
 
+/**
+ * The coding a response body is stored in, from its Content-Encoding field lines (as many as
+ * came), or null when it may not be stored. Contract ("What is stored can be served"): one
+ * with more than one Content-Encoding field, or any coding other than gzip, is not stored;
+ * identity counts as none, and x-gzip is gzip (RFC 9110 8.4.1.3). Two fields are refused even
+ * when each is fine: a body coded twice is not gzip, and proxies disagree on which one counts.
+ */
+export function storedCoding(fields: readonly string[]): 'identity' | 'gzip' | null {
+  if (fields.length === 0) return 'identity';
+  if (fields.length > 1) return null;
+  const codings = fields[0]
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return 'identity';
+  return codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip') ? 'gzip' : null;
+}
+
 /** The q parameter (RFC 9110 12.4.2); absent = 1, unreadable = 0 (refusing is the safe misreading). */
 function weight(params: string[]): number {
   for (const p of params) {

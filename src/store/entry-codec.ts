@@ -7,11 +7,20 @@
 // and Host (tag purge, purge-all), and index items whose body lives in chunks
 // (chunked-entry.ts). A version 1 entry could not be purged by tag or Host, and a
 // version 1 reader would serve an index item as an empty page, hence the new version.
+//
+// Version 3 (this one): a gzip entry always says how long it inflates to (`identityLength`,
+// found by inflating it once, within cache.maxObjectSize, before it was stored), and whether
+// memfront gzipped it (`gzippedHere`: answers in the coding it did not come in get a weak
+// ETag). A version 2 gzip body from the backend was never checked to inflate at all.
+//
+// Decoding also refuses what Node would refuse to send (a status outside 200-599, a header
+// name that is not a token, a value with CR, LF or NUL): such an entry can only have been
+// planted, and it is a miss like any other unreadable one, never a 500.
 import { crc32 } from 'node:zlib';
 import { isChunkIndex, type ChunkIndex } from './chunked-entry.js';
 
 const MAGIC = Buffer.from('MFE', 'latin1');
-export const ENTRY_VERSION = 2;
+export const ENTRY_VERSION = 3;
 const PREFIX_BYTES = MAGIC.length + 1 + 4;
 
 export interface EntryMeta {
@@ -22,8 +31,10 @@ export interface EntryMeta {
   staleAt: number;    // ms since epoch: fresh until then
   /** The body bytes are gzip (stored compressed, or the backend sent them so). */
   gzip: boolean;
-  /** Length of the identity body, when known (always when we compressed it ourselves). */
+  /** Length of the identity body: always set on a gzip entry (checked before it was stored). */
   identityLength?: number;
+  /** memfront gzipped this body (it came identity); absent or false: it is stored as it came. */
+  gzippedHere?: boolean;
   etag?: string;
   lastModified?: string;
   /**
@@ -43,6 +54,11 @@ export interface Entry extends EntryMeta {
    * rejects with EntryGone when it is missing or not intact. Never stored.
    */
   readChunk?: (i: number) => Promise<Buffer>;
+  /**
+   * On an entry read from the cache: deletes it there (and from L1) once it turns out
+   * unreadable past decoding (its gzip does not inflate as it says). Never stored.
+   */
+  discard?: () => void;
 }
 
 /**
@@ -60,17 +76,19 @@ export function entryOf(e: Entry): Entry {
     staleAt: e.staleAt,
     gzip: e.gzip,
     identityLength: e.identityLength,
+    gzippedHere: e.gzippedHere,
     etag: e.etag,
     lastModified: e.lastModified,
     tags: e.tags,
     chunks: e.chunks,
     body: e.body,
     readChunk: e.readChunk,
+    discard: e.discard,
   };
 }
 
 export function encodeEntry(entry: Entry): Buffer {
-  const { body, readChunk: _reader, ...meta } = entry;
+  const { body, readChunk: _reader, discard: _discard, ...meta } = entry;
   const header = Buffer.from(JSON.stringify({ ...meta, bodyLength: body.length, crc: crc32(body) }), 'utf8');
   const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
   MAGIC.copy(prefix, 0);
@@ -84,6 +102,13 @@ export function isOlderEntry(value: Buffer | null | undefined): boolean {
   if (!value || value.length < PREFIX_BYTES) return false;
   if (value.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) return false;
   return value.readUInt8(MAGIC.length) < ENTRY_VERSION;
+}
+
+/** A memfront entry of a newer version (a rolling upgrade): not ours to read, nor to delete. */
+export function isNewerEntry(value: Buffer | null | undefined): boolean {
+  if (!value || value.length < PREFIX_BYTES) return false;
+  if (value.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) return false;
+  return value.readUInt8(MAGIC.length) > ENTRY_VERSION;
 }
 
 /** The entry, or null for anything that is not a whole, intact entry of this version. */
@@ -111,11 +136,19 @@ function isMeta(m: unknown): m is EntryMeta & { bodyLength: number; crc: number 
   const o = m as Record<string, unknown>;
   return (
     Number.isInteger(o.status) &&
+    (o.status as number) >= 200 &&
+    (o.status as number) <= 599 &&
     Array.isArray(o.headers) &&
-    o.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string') &&
+    o.headers.every((h) => Array.isArray(h) && h.length === 2 && isFieldName(h[0]) && isFieldValue(h[1])) &&
     typeof o.storedAt === 'number' &&
     typeof o.staleAt === 'number' &&
     typeof o.gzip === 'boolean' &&
+    (o.gzippedHere === undefined || typeof o.gzippedHere === 'boolean') &&
+    // A gzip body's inflated length bounds every inflate of it: without one it is not ours.
+    (o.identityLength === undefined ? !o.gzip : Number.isSafeInteger(o.identityLength) && (o.identityLength as number) >= 0) &&
+    // Sent upstream in revalidations (If-None-Match, If-Modified-Since).
+    (o.etag === undefined || isFieldValue(o.etag)) &&
+    (o.lastModified === undefined || isFieldValue(o.lastModified)) &&
     Number.isInteger(o.bodyLength) &&
     Number.isInteger(o.crc) &&
     (o.tags === undefined || isGenerations(o.tags)) &&
@@ -126,4 +159,17 @@ function isMeta(m: unknown): m is EntryMeta & { bodyLength: number; crc: number 
 
 function isGenerations(t: unknown): t is Record<string, number> {
   return typeof t === 'object' && t !== null && !Array.isArray(t) && Object.values(t).every((v) => Number.isInteger(v) && v >= 0);
+}
+
+// Node's own checks (checkIsHttpToken, checkInvalidHeaderChar in _http_common): writeHead
+// throws on a name or value that fails them.
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
+const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+function isFieldName(v: unknown): boolean {
+  return typeof v === 'string' && TOKEN.test(v);
+}
+
+function isFieldValue(v: unknown): boolean {
+  return typeof v === 'string' && !INVALID_VALUE_CHAR.test(v);
 }

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conditionalStatus, parseRange, type RangeResult, type Validators } from '../../src/policy/conditional.js';
+import { conditionalStatus, ifRangeHolds, parseRange, weakened, type RangeResult, type Validators } from '../../src/policy/conditional.js';
 import type { Headers } from '../../src/policy/headers.js';
 
 const LM = 'Mon, 15 Jan 2024 12:00:00 GMT';
@@ -81,3 +81,33 @@ const ranges: Array<{ range: string | undefined; length: number; want: RangeResu
 for (const c of ranges) {
   test(`parseRange(${JSON.stringify(c.range)}, ${c.length})`, () => assert.deepEqual(parseRange(c.range, c.length), c.want));
 }
+
+// #14: If-Range (RFC 9110 13.1.5) and weak tags for answers whose coding memfront changed.
+const ifRangeCases: Array<{ name: string; ifRange: string | string[] | undefined; current: Validators; want: boolean }> = [
+  { name: 'no If-Range', ifRange: undefined, current: stored, want: true },
+  { name: 'the same strong tag', ifRange: '"v1"', current: stored, want: true },
+  { name: 'an older tag', ifRange: '"v0"', current: stored, want: false },
+  { name: 'a weak tag never matches', ifRange: 'W/"v1"', current: stored, want: false },
+  { name: 'a strong tag does not match a weak current tag', ifRange: '"v1"', current: { etag: 'W/"v1"' }, want: false },
+  { name: 'a tag against an entry without one', ifRange: '"v1"', current: { lastModified: LM }, want: false },
+  { name: 'a tag list is not an If-Range', ifRange: '"v0", "v1"', current: stored, want: false },
+  { name: 'an unquoted tag', ifRange: 'v1', current: stored, want: false },
+  { name: 'the exact Last-Modified date', ifRange: LM, current: stored, want: true },
+  { name: 'the same date in another form', ifRange: 'Monday, 15-Jan-24 12:00:00 GMT', current: stored, want: true },
+  { name: 'a date from 1990', ifRange: 'Mon, 15 Jan 1990 12:00:00 GMT', current: stored, want: false },
+  { name: 'a later date is not a match either', ifRange: 'Tue, 16 Jan 2024 12:00:00 GMT', current: stored, want: false },
+  { name: 'a date against an entry without Last-Modified', ifRange: LM, current: { etag: '"v1"' }, want: false },
+  { name: 'garbage', ifRange: 'yesterday', current: stored, want: false },
+  { name: 'two If-Range lines', ifRange: ['"v1"', '"v1"'], current: stored, want: false },
+];
+
+for (const c of ifRangeCases) {
+  test(`#14 If-Range: ${c.name}`, () => {
+    assert.equal(ifRangeHolds(c.ifRange, c.current), c.want);
+  });
+}
+
+test('#14 weakened: a strong tag gets W/, a weak one stays as it is', () => {
+  assert.equal(weakened('"v1"'), 'W/"v1"');
+  assert.equal(weakened('W/"v1"'), 'W/"v1"');
+});

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { acceptsGzip, isCompressible } from '../../src/policy/encoding.js';
+import { acceptsGzip, isCompressible, storedCoding } from '../../src/policy/encoding.js';
 
 const accepts: Array<{ header: string | string[] | undefined; want: boolean }> = [
   { header: undefined, want: false },
@@ -72,4 +72,28 @@ const types: Array<{ type: string | undefined; want: boolean }> = [
 ];
 for (const c of types) {
   test(`isCompressible(${JSON.stringify(c.type)}) = ${c.want}`, () => assert.equal(isCompressible(c.type), c.want));
+}
+
+// #13: which Content-Encoding field lines leave a body storable, and in which coding.
+const codings: Array<{ fields: string[]; want: 'identity' | 'gzip' | null }> = [
+  { fields: [], want: 'identity' },
+  { fields: ['identity'], want: 'identity' },
+  { fields: [''], want: 'identity' },
+  { fields: ['gzip'], want: 'gzip' },
+  { fields: [' GZIP '], want: 'gzip' },
+  { fields: ['x-gzip'], want: 'gzip' },
+  { fields: ['identity, gzip'], want: 'gzip' },
+  { fields: ['br'], want: null },
+  { fields: ['deflate'], want: null },
+  { fields: ['gzip, br'], want: null },
+  { fields: ['gzip, gzip'], want: null },
+  { fields: ['gzip', 'br'], want: null },
+  { fields: ['gzip', 'gzip'], want: null },
+  { fields: ['gzip', 'identity'], want: null },
+];
+
+for (const c of codings) {
+  test(`#13 storedCoding(${JSON.stringify(c.fields)}) = ${c.want}`, () => {
+    assert.equal(storedCoding(c.fields), c.want);
+  });
 }

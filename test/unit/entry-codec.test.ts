@@ -60,3 +60,37 @@ describe('entryOf', () => {
     assert.equal(plain.etag, undefined);
   });
 });
+
+describe('entries Node would refuse to send (#8)', () => {
+  // Anyone who can write to memcached can plant these; each must decode as unreadable (a
+  // miss), never reach writeHead (a 500).
+  const refused: Array<[string, Partial<Entry>]> = [
+    ['status 42', { status: 42 }],
+    ['status 199', { status: 199 }],
+    ['status 600', { status: 600 }],
+    ['status 1000', { status: 1000 }],
+    ['a value with CR LF', { headers: [['X-Note', 'a\r\nSet-Cookie: session=evil']] }],
+    ['a value with a bare LF', { headers: [['X-Note', 'a\nb']] }],
+    ['a value with NUL', { headers: [['X-Note', 'a\u0000b']] }],
+    ['a value past latin-1', { headers: [['X-Note', 'a\u0100b']] }],
+    ['a name with a space', { headers: [['X Note', 'v']] }],
+    ['a name with a colon', { headers: [['X-Note:', 'v']] }],
+    ['an empty name', { headers: [['', 'v']] }],
+    ['an ETag with CR LF (sent upstream in revalidations)', { etag: '"v1"\r\nX-Evil: 1' }],
+    ['a Last-Modified with LF', { lastModified: 'Mon, 15 Jan 2024 12:00:00 GMT\nX: 1' }],
+    ['a gzip body with no inflated length', { gzip: true, identityLength: undefined }],
+    ['a negative inflated length', { gzip: true, identityLength: -1 }],
+  ];
+  for (const [name, o] of refused) {
+    it(`#8 refuses ${name}`, () => {
+      assert.equal(decodeEntry(encodeEntry(entry(o))), null);
+    });
+  }
+
+  it('#8 keeps what Node sends: 200-599, tokens, tabs and latin-1 in values', () => {
+    for (const status of [200, 301, 404, 599]) assert.equal(decodeEntry(encodeEntry(entry({ status })))?.status, status);
+    const headers: Array<[string, string]> = [['X-Odd_Name!#$%&\'*+.^`|~', 'tab\there, caf\u00e9']];
+    assert.deepEqual(decodeEntry(encodeEntry(entry({ headers })))?.headers, headers);
+    assert.equal(decodeEntry(encodeEntry(entry({ gzip: true, identityLength: 0 })))?.identityLength, 0);
+  });
+});

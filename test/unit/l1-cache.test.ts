@@ -1,6 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { L1Cache } from '../../src/engine/l1-cache.js';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { heldBytes, L1Cache } from '../../src/engine/l1-cache.js';
+import { buildEntry, isUnstorable } from '../../src/engine/entry-build.js';
+import type { UpstreamResponse } from '../../src/upstream/upstream.js';
 import type { Entry } from '../../src/store/entry-codec.js';
 
 const entry = (size: number, status = 200): Entry => ({ status, headers: [], storedAt: 0, staleAt: 1e12, gzip: false, body: Buffer.alloc(size) });
@@ -123,5 +127,36 @@ describe('L1 cache', () => {
     assert.equal(l1.unchanged('k', Buffer.from('other bytes!')), undefined);
     l1.set('w', entry(10)); // written by us without its bytes: never "unchanged"
     assert.equal(l1.unchanged('w', Buffer.alloc(0)), undefined);
+  });
+});
+
+describe('what L1 counts (#4)', () => {
+  const gzipEntry = (identityLength: number): Entry => ({ ...entry(1000), gzip: true, identityLength });
+
+  it('#4 counts the inflated copy a gzip entry gets, at its recorded length, and none past the copy limit', () => {
+    assert.equal(heldBytes(gzipEntry(300_000)), 1000 + 300_000 + 512);
+    assert.equal(heldBytes(gzipEntry(64 << 20)), 1000 + 512, 'inflated as it is sent, never kept');
+  });
+
+  it('#4 counts stored bytes and a body that is a view into them once, a separate body besides', () => {
+    const raw = Buffer.alloc(5000);
+    assert.equal(heldBytes({ ...entry(0), body: raw.subarray(1000) }, raw), 5000 + 512);
+    assert.equal(heldBytes(entry(4000), raw), 5000 + 4000 + 512);
+  });
+
+  it('#4 an entry built from a backend-gzipped body is counted with what it inflates to', async () => {
+    const identity = Buffer.from('x'.repeat(400_000));
+    const up: UpstreamResponse = {
+      status: 200,
+      rawHeaders: ['Content-Type', 'text/html', 'Content-Encoding', 'gzip', 'Cache-Control', 'max-age=60'],
+      body: Readable.from([]),
+      complete: () => true,
+      abort: () => {},
+    };
+    const built = await buildEntry(up, zlib.gzipSync(identity), 60, 0, 1024, 1 << 20);
+    assert.ok(!isUnstorable(built));
+    const l1 = new L1Cache(64 << 20, 1000, () => 0);
+    l1.set('k', built);
+    assert.ok(l1.size.bytes >= identity.length, `${l1.size.bytes} bytes counted for a body that inflates to ${identity.length}`);
   });
 });
