@@ -34,6 +34,7 @@ export interface Config {
     ignoreQueryParams: string[];
     staleWhileRevalidate: number;
     staleIfError: number;
+    keep: number;
   };
   reproxy: {
     enabled: boolean;

@@ -8,6 +8,8 @@ import type { Entry } from '../store/entry-codec.js';
 import { acceptsGzip as parseAcceptsGzip } from '../policy/encoding.js';
 import { boundedMemo } from '../memo.js';
 import { conditionalStatus, parseRange } from '../policy/conditional.js';
+import { ageSeconds } from '../policy/freshness.js';
+import { TARGETED_FIELDS } from '../policy/targeted.js';
 import { deliverChunked } from './deliver-chunked.js';
 
 const gunzipAsync = promisify(zlib.gunzip);
@@ -43,6 +45,8 @@ export interface DeliverInfo {
  */
 interface Prepared {
   base: string[];
+  /** A stored 200's own Content-Range (an end-to-end header), sent on its whole answers. */
+  storedRange?: string;
   notModified: string[];
   identity?: Buffer;
   inflating?: Promise<Buffer>;
@@ -65,9 +69,15 @@ function prepare(entry: Entry): Prepared {
   const base: string[] = [];
   const notModified: string[] = [];
   let hasVary = false;
+  let storedRange: string | undefined;
   for (const [name, value] of entry.headers) {
     const lower = name.toLowerCase();
-    if (COMPUTED.has(lower)) continue;
+    // Contract: the targeted fields (RFC 9213) are memfront's own: never sent to a client.
+    if (TARGETED_FIELDS.has(lower)) continue;
+    if (COMPUTED.has(lower)) {
+      if (lower === 'content-range' && storedRange === undefined) storedRange = value;
+      continue;
+    }
     let v = value;
     if (lower === 'vary') {
       hasVary = true;
@@ -81,7 +91,7 @@ function prepare(entry: Entry): Prepared {
     base.push('Vary', 'Accept-Encoding');
     notModified.push('Vary', 'Accept-Encoding');
   }
-  p = { base, notModified };
+  p = { base, notModified, storedRange };
   prepared.set(entry, p);
   return p;
 }
@@ -140,6 +150,7 @@ export function deliverNow(req: IncomingMessage, res: ServerResponse, entry: Ent
     if (!last || last.age !== age || last.xCache !== info.xCache || last.cacheStatus !== info.cacheStatus) {
       const ours = ['Age', age, 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];
       if (gzip) ours.push('Content-Encoding', 'gzip');
+      if (p.storedRange !== undefined) ours.push('Content-Range', p.storedRange);
       if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
       ours.push('Content-Length', String(body.length));
       last = { age, xCache: info.xCache, cacheStatus: info.cacheStatus, headers: p.base.concat(ours) };
@@ -188,6 +199,7 @@ export function deliverNow(req: IncomingMessage, res: ServerResponse, entry: Ent
     body = identityNow(entry);
     if (body === undefined) return undefined;
   }
+  if (p.storedRange !== undefined) ours.push('Content-Range', p.storedRange);
   if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
   ours.push('Content-Length', String(body.length));
   res.writeHead(entry.status, p.base.concat(ours));
@@ -196,5 +208,6 @@ export function deliverNow(req: IncomingMessage, res: ServerResponse, entry: Ent
 }
 
 function ageOf(entry: Entry, now: number): string {
-  return String(Math.max(0, Math.floor((now - entry.storedAt) / 1000)));
+  // RFC 9111 5.1 and 4.2.3: the age it arrived with plus its time here (freshness.ts).
+  return String(ageSeconds(entry.storedAt, now, entry.initialAge));
 }

@@ -28,7 +28,7 @@ import type { FetchResult } from './fetch-result.js';
 import { gatewayError, gatewayStatus, type GatewayStatus } from './gateway.js';
 import { Offload, offloadLocation, worthOffloading, entrySize } from './offload.js';
 import { noteBackendError, refresh, renew, type RefreshRequest } from './revalidation.js';
-import { mayServeStale, serveStale } from './stale.js';
+import { mayServeStale, serveStale, staleForbidden } from './stale.js';
 import type { Ctx } from './handler.js';
 import type { Rules } from './rules.js';
 
@@ -57,6 +57,7 @@ export class Fetcher {
       cache,
       metrics,
       windows: rules.windows,
+      keep: rules.keep,
       keyPrefix: c.memcached.keyPrefix,
       servers: c.store === 'memcached' ? c.memcached.servers : undefined,
     });
@@ -154,6 +155,11 @@ export class Fetcher {
       upstream.abort();
       return this.serveStale(ctx, 'stale-if-error', upstream.status);
     }
+    // Contract: a response that forbids stale "is never served stale ... (a failed backend
+    // then gives its own error)"; Cache-Status says why the held entry was not used.
+    const forbidden = upstream.status >= 500 ? staleForbidden(ctx, this.env.now(), this.rules.windows) : undefined;
+    if (forbidden) o = { ...o, cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: upstream.status, detail: forbidden }) };
+    if (conditional && upstream.status < 500) this.env.metrics.revalidations.inc({ result: upstream.status === 304 ? '304' : '200' });
     if (conditional && upstream.status === 304) return this.revalidated(ctx, upstream, o);
     return answer(this.env, ctx, upstream, o, {
       redirect: (c, xCache, cacheStatus) => {
@@ -269,7 +275,7 @@ export class Fetcher {
       return { kind: 'failed', bytes: 0, err };
     }
     if (this.staleIfError(ctx)) return { ...(await this.serveStale(ctx, 'stale-if-error')), err };
-    this.gatewayError(ctx, o, gatewayStatus(err));
+    this.gatewayError(ctx, o, gatewayStatus(err), staleForbidden(ctx, this.env.now(), this.rules.windows));
     return { kind: 'failed', bytes: 0, err };
   }
 

@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { Metrics, Outcome } from '../admin/metrics.js';
 import { classifyRequest } from '../policy/classify-request.js';
 import { cacheKey } from '../policy/cache-key.js';
-import { freshness } from '../policy/freshness.js';
+import { freshness, verdict } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
@@ -281,7 +281,9 @@ export class Engine {
     const now = this.now();
     // Offload: a stored file worth offloading is redirected, whatever its freshness.
     if (this.d.fetcher.offloadStored(ctx, entry, Math.floor((entry.staleAt - now) / 1000))) return 'done';
-    const state = freshness(entry, now, this.d.rules.windows);
+    const { state, forbidden } = verdict(entry, now, this.d.rules.windows);
+    // Stale refused by the response itself: said in the log (and, if the backend fails, in Cache-Status).
+    if (forbidden) ctx.detail = forbidden;
     if (state === 'fresh') {
       ctx.outcome = 'hit';
       const ttl = Math.max(0, Math.floor((entry.staleAt - now) / 1000));

@@ -3,6 +3,7 @@
 // a 304 renews it (renew), which the foreground miss (fetch.ts) answers from.
 import { responseHeadersFromRaw } from '../policy/forward-headers.js';
 import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
+import { TARGETED_FIELDS } from '../policy/targeted.js';
 import { entryOf, type Entry } from '../store/entry-codec.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
@@ -32,15 +33,31 @@ export interface Renewed {
 /** The entry as a 304 renews it: headers updated, lifetime from the 304 or as before. */
 export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: number): Renewed {
   const lines = responseHeadersFromRaw(rawHeaders);
-  const r = renewAfterNotModified(stale, lines, env.rules.store, now);
+  const r = renewAfterNotModified(stale, lines, env.rules.store, now, targetedLines(rawHeaders));
   const ttl = r.decision.store ? r.decision.ttl : 0;
-  const entry = entryOf({ ...stale, headers: r.headers, etag: r.etag, lastModified: r.lastModified, storedAt: now, staleAt: now + ttl * 1000 });
+  const entry = entryOf({
+    ...stale,
+    headers: r.headers,
+    etag: r.etag,
+    lastModified: r.lastModified,
+    storedAt: now,
+    staleAt: now + ttl * 1000,
+    initialAge: r.initialAge,
+    stale: r.stale,
+  });
   return {
     entry,
     ttl,
     reason: r.decision.store ? undefined : r.decision.reason,
     setCookies: lines.filter(([name]) => name.toLowerCase() === 'set-cookie'),
   };
+}
+
+/** The raw header lines memfront reads for itself (targeted.ts), which responseHeadersFromRaw drops. */
+function targetedLines(raw: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (TARGETED_FIELDS.has(raw[i].toLowerCase())) out.push([raw[i], raw[i + 1]]);
+  return out;
 }
 
 /**
@@ -65,6 +82,7 @@ export async function refresh(
     return refreshFailed(env, r, 'backend-error', err);
   }
   const now = env.now();
+  if (conditional && up.status < 500) env.metrics.revalidations.inc({ result: up.status === 304 ? '304' : '200' });
   if (conditional && up.status === 304) {
     up.body.resume();
     const renewed = renew(env, r.entry, up.rawHeaders, now);

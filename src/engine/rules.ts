@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import { compileGlobs } from '../policy/glob.js';
 import { cacheKey } from '../policy/cache-key.js';
 import { compileCidrs } from '../policy/forward-headers.js';
+import type { StaleWindows } from '../policy/freshness.js';
 
 export interface Rules {
   cfg: Config;
@@ -19,7 +20,9 @@ export interface Rules {
     maxTtl: number;
     maxObjectSize: number;
   };
-  windows: { staleWhileRevalidate: number; staleIfError: number };
+  windows: StaleWindows;
+  /** cache.keep: seconds an expired entry stays in memcached for conditional revalidation only. */
+  keep: number;
   /** cacheKey for a GET/HEAD, memoised: hot URLs skip the normalising and hashing. */
   keyFor(scheme: string, host: string, url: string): string;
 }
@@ -56,6 +59,7 @@ export function compileRules(cfg: Config): Rules {
       maxTtl: c.maxTtl,
       maxObjectSize: c.maxObjectSize,
     },
-    windows: { staleWhileRevalidate: c.staleWhileRevalidate, staleIfError: c.staleIfError },
+    windows: { staleWhileRevalidate: c.staleWhileRevalidate, staleIfError: c.staleIfError, ignoreResponse: !c.honorCacheControl },
+    keep: c.keep,
   };
 }
