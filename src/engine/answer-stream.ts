@@ -21,6 +21,11 @@ export interface AnswerOptions {
   /** Fixed Cache-Status (bypass); misses compute theirs from the store decision. */
   cacheStatus?: string;
   mayStore?: MayStore;
+  /**
+   * Called once the route's answer headers are in, before anything reaches the client (an
+   * unsafe method's answer invalidates entries first, so the client's next GET cannot beat it).
+   */
+  onHeaders?: (status: number, rawHeaders: string[]) => Promise<void>;
 }
 
 export interface AnswerHooks {

@@ -147,6 +147,7 @@ export class Fetcher {
     } catch (err) {
       return this.failed(ctx, o, err);
     }
+    if (o.onHeaders) await o.onHeaders(upstream.status, upstream.rawHeaders);
     if (clientGone) {
       upstream.abort();
       return { kind: 'failed', bytes: 0, detail: 'client-gone' };

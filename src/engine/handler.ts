@@ -31,6 +31,8 @@ import { freshness, verdict } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
+import { invalidationTargets } from '../policy/invalidate.js';
+import { rawHeader } from '../upstream/upstream.js';
 import { logRequest } from '../log.js';
 import { boundedMemo } from '../memo.js';
 import type { Entry } from '../store/entry-codec.js';
@@ -266,9 +268,34 @@ export class Engine {
   private async bypass(ctx: Ctx): Promise<Step> {
     ctx.outcome = 'bypass';
     const cacheStatus = formatCacheStatus({ fwd: 'bypass', detail: ctx.bypassReason });
-    const result = await this.d.fetcher.forward(ctx, { store: false, xCache: 'BYPASS', cacheStatus });
+    const result = await this.d.fetcher.forward(ctx, { store: false, xCache: 'BYPASS', cacheStatus, onHeaders: (status, raw) => this.invalidateUnsafe(ctx, status, raw) });
     this.noteFetch(ctx, result);
     return 'done';
+  }
+
+  /**
+   * RFC 9111 4.4 (contract: "Unsafe methods invalidate"): an unsafe method answered 2xx/3xx
+   * deletes the entries of its target and of a same-host Location / Content-Location
+   * (invalidate.ts decides which), as a path PURGE does. Cache trouble only costs the delete.
+   */
+  private async invalidateUnsafe(ctx: Ctx, status: number, raw: string[]): Promise<void> {
+    const cache = this.d.cache;
+    if (!cache || !this.d.rules.cfg.cache.enabled) return;
+    const targets = invalidationTargets(
+      { method: ctx.req.method ?? '', scheme: ctx.scheme, host: ctx.host, url: ctx.req.url ?? '/' },
+      { status, location: rawHeader(raw, 'location'), contentLocation: rawHeader(raw, 'content-location') },
+    );
+    try {
+      await Promise.all(
+        targets.map(async (path) => {
+          const key = this.d.rules.keyFor(ctx.scheme, ctx.host, path);
+          this.flights.forget(key);
+          await Promise.all([cache.remove(key), this.d.leases?.drop(key)]);
+        }),
+      );
+    } catch (err) {
+      this.d.logger.warn({ err, url: ctx.req.url }, 'invalidation after an unsafe method failed');
+    }
   }
 
   private async lookup(ctx: Ctx): Promise<Step> {
