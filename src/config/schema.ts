@@ -287,6 +287,7 @@ const declared: convict.Schema<LoadedConfig> = {
     ignoreQueryParams: key('mf-strings', ['utm_*', 'fbclid', 'gclid'], 'Query parameters (* = wildcard) left out of cache keys.'),
     staleWhileRevalidate: key('mf-count', 30, 'Seconds an expired entry may still be served while one request refreshes it.'),
     staleIfError: key('mf-count', 600, 'Seconds an expired entry may be served when the backend fails.'),
+    maxVariants: key('mf-positive', 8, 'Variants stored per URL for a Vary other than Accept-Encoding; more are not stored (detail=too-many-variants).'),
     keep: key('mf-count', 3600, 'Seconds an expired entry stays in memcached past its stale windows, only to be revalidated (a 304 renews it; never served without one).'),
   },
   reproxy: {

@@ -35,6 +35,7 @@ export interface Config {
     staleWhileRevalidate: number;
     staleIfError: number;
     keep: number;
+    maxVariants: number;
   };
   reproxy: {
     enabled: boolean;

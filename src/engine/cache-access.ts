@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { CacheStore } from '../store/cache-store.js';
 import { chunkIntact, chunkKey, chunkCount, chunkSizeFor, planChunks, type ChunkIndex } from '../store/chunked-entry.js';
 import { decodeEntry, encodeEntry, entryOf, isOlderEntry, type Entry } from '../store/entry-codec.js';
+import { decodeIndex, isIndex, type VariantIndex } from '../policy/vary.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
 import { EntryGone } from './chunks.js';
@@ -23,6 +24,8 @@ export type Lookup =
   | { kind: 'absent' }
   /** It was there, but a tag or Host it depends on was purged since: a miss, never stale. */
   | { kind: 'invalidated' }
+  /** The URL varies: its key holds the index of its variants (vary.ts), each under its own key. */
+  | { kind: 'variants'; index: VariantIndex }
   | { kind: 'corrupt' }
   | { kind: 'error' };
 
@@ -112,6 +115,10 @@ export class CacheAccess {
     // for it (header lists, the inflated body).
     const same = this.l1?.unchanged(key, value);
     let entry = same ?? decodeEntry(value);
+    if (!entry && isIndex(value)) {
+      const index = decodeIndex(value);
+      if (index) return { kind: 'variants', index };
+    }
     if (!entry) {
       if (isOlderEntry(value)) return { kind: 'absent' };
       this.metrics.cacheErrors.inc({ op: 'get', code: 'MF_ENTRY_CORRUPT' });
@@ -234,6 +241,15 @@ export class CacheAccess {
     // A lookup that raced the bump may have put an entry it checked before it back in L1.
     this.l1?.clear();
     return ok;
+  }
+
+  /**
+   * Writes a variant index under a URL's key (only when absent, or unconditionally); whatever
+   * this process held for the key in L1 (the page before it varied) is superseded.
+   */
+  async putIndex(key: string, value: Buffer, ttlSeconds: number, onlyIfAbsent: boolean): Promise<boolean | 'error'> {
+    this.l1?.delete(key);
+    return onlyIfAbsent ? this.add(key, value, ttlSeconds) : this.setRaw(key, value, ttlSeconds);
   }
 
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {

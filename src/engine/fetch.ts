@@ -29,6 +29,7 @@ import { gatewayError, gatewayStatus, type GatewayStatus } from './gateway.js';
 import { Offload, offloadLocation, worthOffloading, entrySize } from './offload.js';
 import { noteBackendError, refresh, renew, type RefreshRequest } from './revalidation.js';
 import { mayServeStale, serveStale, staleForbidden } from './stale.js';
+import { keyForAnswer } from './variants.js';
 import type { Ctx } from './handler.js';
 import type { Rules } from './rules.js';
 
@@ -162,13 +163,20 @@ export class Fetcher {
     if (forbidden) o = { ...o, cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: upstream.status, detail: forbidden }) };
     if (conditional && upstream.status < 500) this.env.metrics.revalidations.inc({ result: upstream.status === 304 ? '304' : '200' });
     if (conditional && upstream.status === 304) return this.revalidated(ctx, upstream, o);
-    return answer(this.env, ctx, upstream, o, {
+    const flightKey = ctx.key;
+    if (o.store && ctx.key) ctx.key = await keyForAnswer(this.env, ctx.key, upstream, headers);
+    const result = await answer(this.env, ctx, upstream, o, {
       redirect: (c, xCache, cacheStatus) => {
         const target = this.offload.targetFor(c.req)!;
         return this.redirect(c, offloadLocation(target, c.req.url ?? '/'), xCache, cacheStatus);
       },
       failed: (c, err) => this.failed(c, o, err),
     });
+    // Stored under a variant key other than the one its flight was for: the requests waiting
+    // on that flight may want another variant, so each fetches its own (coalescing is per
+    // variant once the index exists).
+    if (result.kind === 'stored' && ctx.key !== flightKey) return { ...result, kind: 'not-shareable' };
+    return result;
   }
 
   /** The backend says our expired entry is still current: renew it and answer from it. */

@@ -32,6 +32,7 @@ import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
 import { invalidationTargets } from '../policy/invalidate.js';
+import { variantKey } from '../policy/vary.js';
 import { rawHeader } from '../upstream/upstream.js';
 import { logRequest } from '../log.js';
 import { boundedMemo } from '../memo.js';
@@ -82,6 +83,8 @@ export interface Ctx {
   bypassReason?: string;
   /** An expired entry kept for stale-if-error and revalidation. */
   staleEntry?: Entry;
+  /** The URL's own key when it varies: `key` is then its variant's (vary.ts). */
+  varyBase?: string;
   bytes: number;
   err?: unknown;
   detail?: string;
@@ -299,7 +302,15 @@ export class Engine {
   }
 
   private async lookup(ctx: Ctx): Promise<Step> {
-    const found = await this.d.cache!.lookup(ctx.key!);
+    let found = await this.d.cache!.lookup(ctx.key!);
+    if (found.kind === 'variants') {
+      // The URL varies: its index names the request headers that pick the variant (one more
+      // read). The values are those the backend would be sent, which is what it varied on.
+      ctx.varyBase = ctx.key;
+      ctx.key = variantKey(ctx.key!, found.index, this.d.fetcher.refreshHeaders(ctx));
+      found = await this.d.cache!.lookup(ctx.key);
+      if (found.kind === 'variants') found = { kind: 'absent' };
+    }
     if (found.kind !== 'found') {
       if (found.kind === 'corrupt' || found.kind === 'error') ctx.detail = found.kind === 'corrupt' ? 'unreadable-entry' : 'cache-unavailable';
       return 'miss';

@@ -10,6 +10,7 @@ import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import type { MayStore } from './cache-writes.js';
 import { buildEntry, collect, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
+import { keyForAnswer } from './variants.js';
 import type { FetchResult } from './fetch-result.js';
 
 /** A background refresh: what the triggering client's miss would have sent, captured then. */
@@ -100,12 +101,14 @@ export async function refresh(
     up.abort();
     return refreshFailed(env, r, 'reproxy');
   }
+  // A varying answer goes under its variant's key (variants.ts), whatever key was refreshed.
+  const key = await keyForAnswer(env, r.key, up, r.headers);
   const decision = storeDecision(up, env.rules.store, now);
   if (!decision.store) {
     up.abort();
-    return dropEntry(env, r.key, decision.reason);
+    return dropEntry(env, key, decision.reason);
   }
-  const stamps = env.writes.stamps(r.key, r.host, up);
+  const stamps = env.writes.stamps(key, r.host, up);
   const body = await collect(up, env.rules.store.maxObjectSize);
   if (body === 'incomplete') {
     env.metrics.backendErrors.inc({ route: 'backend', code: 'incomplete-body' });
@@ -113,7 +116,9 @@ export async function refresh(
   }
   if (body === 'too-large') return dropEntry(env, r.key, 'too-large');
   const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold());
-  return { kind: 'stored', entry, bytes: 0, saved: env.writes.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
+  const result: FetchResult = { kind: 'stored', entry, bytes: 0, saved: env.writes.store(key, entry, decision.ttl, r.mayStore, stamps) };
+  // Stored under another key than the flight's: nobody waiting on it may take it as theirs.
+  return key === r.key ? result : { ...result, kind: 'not-shareable' };
 }
 
 function refreshFailed(env: FetchEnv, r: RefreshRequest, detail: string, err?: unknown): FetchResult {

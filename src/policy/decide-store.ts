@@ -3,6 +3,7 @@
 import { ageInputs, correctedInitialAge } from './age.js';
 import { freshnessLifetime, staleRule, type LifetimeRules as Lifetimes, type StaleRule } from './freshness.js';
 import { isPresent, listMembers, type Headers } from './headers.js';
+import { varyOf } from './vary.js';
 import { effectiveControl } from './targeted.js';
 
 export type NotStoredReason =
@@ -20,7 +21,11 @@ export type NotStoredReason =
   | 'encoding'
   // A Range or HEAD answer carried through to a reproxy/mogile/static server.
   | 'partial'
-  | 'head';
+  | 'head'
+  // More variants of its URL stored than cache.maxVariants allows (vary.ts).
+  | 'too-many-variants'
+  // Its variant index could not be read or written: cache trouble, the answer is not stored.
+  | 'cache-unavailable';
 
 export type StoreDecision = { store: true; ttl: number } | { store: false; reason: NotStoredReason };
 
@@ -60,11 +65,9 @@ export function decideStore(res: { status: number; headers: Headers }, rules: St
     if (cc.has('no-cache')) return { store: false, reason: 'no-cache' };
   }
 
-  // Contract: "its Vary is absent or only Accept-Encoding"; field names are case-insensitive,
-  // and `Vary: *` means no request can ever match (RFC 9110 12.5.5).
-  if (listMembers(h['vary']).some((name) => name.toLowerCase() !== 'accept-encoding')) {
-    return { store: false, reason: 'vary' };
-  }
+  // Contract (HTTP caching semantics, "Vary"): other names make it a variant (vary.ts);
+  // `Vary: *` (RFC 9110 12.5.5: no request can ever match), Cookie or Authorization are not stored.
+  if (varyOf(h).kind === 'refused') return { store: false, reason: 'vary' };
 
   // Contract: "no larger than cache.maxObjectSize" — known up front from Content-Length;
   // the engine checks again while the body streams.

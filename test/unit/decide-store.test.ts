@@ -69,7 +69,9 @@ const cases: Array<{ name: string; res: { status: number; headers: Headers }; ru
   { name: 'empty Vary', res: responseBut({ headers: { vary: '' } }), want: { store: true, ttl: 300 } },
   { name: 'Vary: Cookie', res: responseBut({ headers: { vary: 'Accept-Encoding, Cookie' } }), want: { store: false, reason: 'vary' } },
   { name: 'Vary: *', res: responseBut({ headers: { vary: '*' } }), want: { store: false, reason: 'vary' } },
-  { name: 'Vary repeated, second line not storable', res: responseBut({ headers: { vary: ['Accept-Encoding', 'User-Agent'] } }), want: { store: false, reason: 'vary' } },
+  { name: 'Vary repeated, second line names a request header: a variant', res: responseBut({ headers: { vary: ['Accept-Encoding', 'User-Agent'] } }), want: { store: true, ttl: 300 } },
+  { name: 'Vary: Authorization', res: responseBut({ headers: { vary: 'Accept-Language, authorization' } }), want: { store: false, reason: 'vary' } },
+  { name: 'Vary: a, * (star anywhere)', res: responseBut({ headers: { vary: 'Accept-Language, *' } }), want: { store: false, reason: 'vary' } },
   {
     name: 'Vary applies even with honorCacheControl false',
     res: responseBut({ headers: { vary: 'Cookie' } }),
