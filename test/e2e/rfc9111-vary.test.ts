@@ -152,3 +152,28 @@ describe('Vary', () => {
     for (const { i, r } of rs) assert.equal(r.body.toString(), `page in ${i % 2 ? 'fr' : 'en'}`);
   });
 });
+
+describe('Vary with the L1 tier on', () => {
+  it('variants are held and answered like any entry, each only to its own', async () => {
+    const s = await startStack({
+      backend: { url: backend.url, timeoutMs: 2000 },
+      cache: { memcached: { servers: [mc.address], timeoutMs: 1000, keyPrefix: 'l1v:' }, l1: { maxBytes: 1 << 20, ttlMs: 5000 } },
+    });
+    try {
+      backend.route('/l1v', byLanguage());
+      for (const l of ['en', 'fr']) {
+        await get(s.url + '/l1v', { headers: { 'Accept-Language': l } });
+        await s.mf.settled();
+      }
+      for (let i = 0; i < 6; i++) {
+        const l = i % 2 ? 'fr' : 'en';
+        const r = await get(s.url + '/l1v', { headers: { 'Accept-Language': l } });
+        assert.equal(r.headers['x-cache'], 'HIT');
+        assert.equal(r.body.toString(), `page in ${l}`);
+      }
+      assert.equal(backend.count('/l1v'), 2);
+    } finally {
+      await s.close();
+    }
+  });
+});
