@@ -59,6 +59,8 @@ const CONTRACT_DEFAULTS = {
     ignoreQueryParams: ['utm_*', 'fbclid', 'gclid'],
     staleWhileRevalidate: 30,
     staleIfError: 600,
+    maxVariants: 8, // added with Vary (HTTP caching semantics)
+    keep: 3600, // added with revalidation-only keep time
   },
   reproxy: {
     enabled: false,
