@@ -26,6 +26,8 @@ export interface AnswerOptions {
    * unsafe method's answer invalidates entries first, so the client's next GET cannot beat it).
    */
   onHeaders?: (status: number, rawHeaders: string[]) => Promise<void>;
+  /** Why the expired entry held for this request could not be served stale (its Cache-Status detail). */
+  staleRefused?: string;
 }
 
 export interface AnswerHooks {
@@ -63,7 +65,9 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   const storeTtl = decision.store ? decision.ttl : 0;
   const cacheStatus =
     o.cacheStatus ??
-    (decision.store ? formatCacheStatus({ fwd: 'miss', stored: true }) : formatCacheStatus({ fwd: 'uri-miss', detail: decision.reason }));
+    (decision.store
+      ? formatCacheStatus(o.staleRefused ? { fwd: 'stale', stored: true, detail: o.staleRefused } : { fwd: 'miss', stored: true })
+      : formatCacheStatus({ fwd: 'uri-miss', detail: decision.reason }));
   const detail = decision.store ? undefined : o.store ? decision.reason : undefined;
 
   // Conditions are applied from the entry only when the whole body is known to fit;

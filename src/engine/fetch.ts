@@ -159,8 +159,9 @@ export class Fetcher {
     }
     // Contract: a response that forbids stale "is never served stale ... (a failed backend
     // then gives its own error)"; Cache-Status says why the held entry was not used.
-    const forbidden = upstream.status >= 500 ? staleForbidden(ctx, this.env.now(), this.rules.windows) : undefined;
-    if (forbidden) o = { ...o, cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: upstream.status, detail: forbidden }) };
+    const forbidden = o.store ? staleForbidden(ctx, this.env.now(), this.rules.windows) : undefined;
+    if (forbidden && upstream.status >= 500) o = { ...o, cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: upstream.status, detail: forbidden }) };
+    else if (forbidden) o = { ...o, staleRefused: forbidden };
     if (conditional && upstream.status < 500) this.env.metrics.revalidations.inc({ result: upstream.status === 304 ? '304' : '200' });
     if (conditional && upstream.status === 304) return this.revalidated(ctx, upstream, o);
     const flightKey = ctx.key;

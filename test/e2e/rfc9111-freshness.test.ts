@@ -97,7 +97,8 @@ describe('no stale where the origin forbids it (RFC 9111 4.2.4)', () => {
     it(`${cc}: past its lifetime it is fetched, never served STALE`, async () => {
       const path = '/forbid-' + cc.replace(/[^a-z0-9]/g, '');
       let version = 1;
-      backend.route(path, (_req, res) => answer(res, `v${version}`, { 'Cache-Control': cc }));
+      // An ETag keeps the expired entry around (cache.keep): held, and refused as stale.
+      backend.route(path, (_req, res) => answer(res, `v${version}`, { 'Cache-Control': cc, ETag: `"v${version}"` }));
       await get(stack.url + path);
       await stack.mf.settled();
       await sleep(1100);
@@ -105,6 +106,7 @@ describe('no stale where the origin forbids it (RFC 9111 4.2.4)', () => {
       const r = await get(stack.url + path);
       assert.equal(r.headers['x-cache'], 'MISS');
       assert.equal(r.body.toString(), 'v2');
+      assert.equal(r.headers['cache-status'], `memfront; fwd=stale; stored; detail=${cc.includes('must') ? 'must-revalidate' : cc.includes('proxy') ? 'proxy-revalidate' : 's-maxage'}`);
       assert.equal(backend.count(path), 2);
     });
   }
