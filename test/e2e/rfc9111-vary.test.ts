@@ -118,6 +118,21 @@ describe('Vary', () => {
     assert.equal(fr.body.toString(), 'v2 fr');
   });
 
+  it('a tag purge reaches every variant (they record the generations like any entry)', async () => {
+    backend.route('/tagged', (req, res) => {
+      const body = `tagged ${req.headers['accept-language']}`;
+      res.writeHead(200, { 'Content-Length': body.length, 'Cache-Control': 'max-age=600', Vary: 'Accept-Language', 'Surrogate-Key': 'news' });
+      res.end(body);
+    });
+    await warm('/tagged', 'en');
+    await warm('/tagged', 'fr');
+    assert.equal((await lang('/tagged', 'fr')).headers['x-cache'], 'HIT');
+    const purge = await get(stack.url + '/anything', { method: 'PURGE', headers: { 'Surrogate-Key': 'news' } });
+    assert.equal(purge.status, 200);
+    assert.equal((await lang('/tagged', 'en')).headers['x-cache'], 'MISS');
+    assert.equal((await lang('/tagged', 'fr')).headers['x-cache'], 'MISS');
+  });
+
   it('a page that starts to vary: its plain entry is replaced by the index, refreshed in the background too', async () => {
     let varies = false;
     backend.route('/switch', (req, res) => {
