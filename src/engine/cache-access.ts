@@ -39,6 +39,8 @@ export interface CacheAccessOptions {
   generationCacheMs?: number;
 }
 
+/** Variant indexes remembered in-process (see hotIndex). */
+const MAX_HOT_INDEXES = 10_000;
 /** Entries whose counters are remembered, to read them alongside the entry (see lookup). */
 const MAX_COUNTER_HINTS = 10_000;
 /** Chunks outlive their index by this much, so an index never outlives its chunks. */
@@ -54,6 +56,13 @@ export class CacheAccess {
   private readonly generations: Generations;
   /** The counters each recently read entry recorded: a URL's tags rarely change between reads. */
   private readonly counterHints = new Map<string, string[]>();
+  /**
+   * Variant indexes read within the L1 tier's ttlMs (vary.ts): with L1 on, a varying URL's
+   * hit needs no memcached read at all, as a plain one's. Same bound as L1 itself: this
+   * process's purges drop them at once, other processes' are seen within ttlMs.
+   */
+  private readonly hotIndexes = new Map<string, { index: VariantIndex; until: number }>();
+  private readonly indexMs: number;
   /** When each kind of failure (operation and code) was last logged, and how many since were not. */
   private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
 
@@ -67,6 +76,7 @@ export class CacheAccess {
   ) {
     this.maxItemSize = opts.maxItemSize ?? 1024 * 1024;
     this.generations = new Generations(this, opts.generationCacheMs ?? 0);
+    this.indexMs = l1 ? (opts.generationCacheMs ?? 0) : 0;
     if (l1) l1.onRenew = (key) => void this.renew(key).catch((err) => this.logger.error({ err, key }, 'L1 renewal failed inside memfront'));
   }
 
@@ -85,6 +95,8 @@ export class CacheAccess {
     // other processes' are seen within its ttlMs, as for a path PURGE.
     const hot = this.l1?.get(key);
     if (hot) return { kind: 'found', entry: hot, size: hot.body.length };
+    const index = this.hotIndex(key);
+    if (index) return { kind: 'variants', index };
     return this.read(key);
   }
 
@@ -117,7 +129,10 @@ export class CacheAccess {
     let entry = same ?? decodeEntry(value);
     if (!entry && isIndex(value)) {
       const index = decodeIndex(value);
-      if (index) return { kind: 'variants', index };
+      if (index) {
+        this.rememberIndex(key, index);
+        return { kind: 'variants', index };
+      }
     }
     if (!entry) {
       if (isOlderEntry(value)) return { kind: 'absent' };
@@ -214,6 +229,7 @@ export class CacheAccess {
   async remove(key: string): Promise<boolean | 'error'> {
     // PURGE clears this process's copy at once; other processes' copies age out within ttlMs.
     const hadHot = this.l1?.delete(key) ?? false;
+    this.hotIndexes.delete(key);
     try {
       return (await this.store.delete(key)) || hadHot;
     } catch (err) {
@@ -237,6 +253,7 @@ export class CacheAccess {
    */
   async invalidate(counterKeys: readonly string[]): Promise<boolean> {
     this.l1?.clear();
+    this.hotIndexes.clear();
     const ok = await this.generations.bump(counterKeys);
     // A lookup that raced the bump may have put an entry it checked before it back in L1.
     this.l1?.clear();
@@ -249,7 +266,27 @@ export class CacheAccess {
    */
   async putIndex(key: string, value: Buffer, ttlSeconds: number, onlyIfAbsent: boolean): Promise<boolean | 'error'> {
     this.l1?.delete(key);
-    return onlyIfAbsent ? this.add(key, value, ttlSeconds) : this.setRaw(key, value, ttlSeconds);
+    this.hotIndexes.delete(key);
+    const ok = await (onlyIfAbsent ? this.add(key, value, ttlSeconds) : this.setRaw(key, value, ttlSeconds));
+    const index = ok === true ? decodeIndex(value) : null;
+    if (index) this.rememberIndex(key, index);
+    return ok;
+  }
+
+  private hotIndex(key: string): VariantIndex | undefined {
+    if (this.indexMs <= 0) return undefined;
+    const held = this.hotIndexes.get(key);
+    if (!held) return undefined;
+    if (held.until > Date.now()) return held.index;
+    this.hotIndexes.delete(key);
+    return undefined;
+  }
+
+  private rememberIndex(key: string, index: VariantIndex): void {
+    if (this.indexMs <= 0) return;
+    // Bounded without bookkeeping: a full map starts over (hot URLs come straight back).
+    if (this.hotIndexes.size >= MAX_HOT_INDEXES) this.hotIndexes.clear();
+    this.hotIndexes.set(key, { index, until: Date.now() + this.indexMs });
   }
 
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {
