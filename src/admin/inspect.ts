@@ -21,7 +21,7 @@ export interface InspectReport {
   host: string;
   key: string;
   /** found, absent, purged (a tag or the Host was purged since it was stored), unreadable, cache-error, cache-off. */
-  state: 'found' | 'absent' | 'purged' | 'unreadable' | 'cache-error' | 'cache-off';
+  state: 'found' | 'varies' | 'absent' | 'purged' | 'unreadable' | 'cache-error' | 'cache-off';
   cached: boolean;
   /** This process holds a copy in L1 (with workers: the worker that was asked). */
   inL1?: boolean;
@@ -46,12 +46,12 @@ export interface InspectReport {
   contentType?: string;
   etag?: string;
   lastModified?: string;
-  /**
-   * The entry's Vary. One entry per URL serves every Accept-Encoding; a Vary on other headers is
-   * not stored by this version, so there are no variants to list (`variants` says so: 1).
-   */
+  /** The entry's Vary (one entry serves every Accept-Encoding). */
   vary?: string;
+  /** Variants stored for the URL: 1 for a URL that does not vary; its index's count for one that does. */
   variants?: number;
+  /** For a URL that varies (state `varies`): the request headers its variants are keyed by. */
+  varyNames?: string[];
 }
 
 /** The query string's url and host: a full URL gives both (and the scheme); else `host` is needed. */
@@ -83,6 +83,11 @@ export async function inspectEntry(rules: Rules, cache: CacheAccess | null, q: I
   if (found.kind === 'invalidated') return { ...base, state: 'purged', cached: false, inL1 };
   if (found.kind === 'corrupt') return { ...base, state: 'unreadable', cached: false };
   if (found.kind === 'error') return { ...base, state: 'cache-error', cached: false };
+  if (found.kind === 'variants') {
+    // Each variant is its own entry under a key made of the request's values (vary.ts).
+    const live = Object.values(found.index.variants).filter((until) => until > now).length;
+    return { ...base, state: 'varies', cached: live > 0, inL1, variants: live, varyNames: found.index.names };
+  }
   const e = found.entry;
   const header = (name: string) => e.headers.find(([k]) => k.toLowerCase() === name)?.[1];
   // An entry records one copy (`counter:i`) of its Host's counter and of each tag's.

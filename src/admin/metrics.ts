@@ -188,6 +188,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly revalidations = new client.Counter({
+    name: 'memfront_revalidations_total',
+    help: 'Conditional requests for expired entries, by result (304: unchanged, renewed without the body crossing; 200: the page came whole, whatever its status)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly l1Renewals = new client.Counter({
     name: 'memfront_l1_renewals_total',
     help: 'Re-checks of hot L1 entries before they run out, by result (unchanged: its version alone was read and had not changed; reread: read whole, because it changed or its version was not known; gone; failed)',

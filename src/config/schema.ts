@@ -345,6 +345,8 @@ const declared: convict.Schema<LoadedConfig> = {
     staleIfError: key('mf-count', 600, 'Seconds an expired entry may be served when the backend fails.'),
     rules: key('mf-rules', [] as UrlRule[],
       'Per-URL rules tried in order on the path and query, first match wins: {match, pass: true} never uses the cache; {match, ttl} stores for ttl seconds (JSON in env and arguments).'),
+    maxVariants: key('mf-positive', 8, 'Variants stored per URL for a Vary other than Accept-Encoding; more are not stored (detail=too-many-variants).'),
+    keep: key('mf-count', 3600, 'Seconds an expired entry stays in memcached past its stale windows, only to be revalidated (a 304 renews it; never served without one).'),
   },
   reproxy: {
     enabled: key('mf-bool', false, 'Honour X-Reproxy-URL / X-Reproxy-Service from the backend.'),

@@ -42,6 +42,8 @@ export interface Config {
     staleWhileRevalidate: number;
     staleIfError: number;
     rules: UrlRule[];
+    keep: number;
+    maxVariants: number;
   };
   reproxy: {
     enabled: boolean;

@@ -22,6 +22,13 @@ export interface AnswerOptions {
   /** Fixed Cache-Status (bypass); misses compute theirs from the store decision. */
   cacheStatus?: string;
   mayStore?: MayStore;
+  /**
+   * Called once the route's answer headers are in, before anything reaches the client (an
+   * unsafe method's answer invalidates entries first, so the client's next GET cannot beat it).
+   */
+  onHeaders?: (status: number, rawHeaders: string[]) => Promise<void>;
+  /** Why the expired entry held for this request could not be served stale (its Cache-Status detail). */
+  staleRefused?: string;
 }
 
 export interface AnswerHooks {
@@ -59,7 +66,9 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   const storeTtl = decision.store ? decision.ttl : 0;
   const cacheStatus =
     o.cacheStatus ??
-    (decision.store ? formatCacheStatus({ fwd: 'miss', stored: true }) : formatCacheStatus({ fwd: 'uri-miss', detail: decision.reason }));
+    (decision.store
+      ? formatCacheStatus(o.staleRefused ? { fwd: 'stale', stored: true, detail: o.staleRefused } : { fwd: 'miss', stored: true })
+      : formatCacheStatus({ fwd: 'uri-miss', detail: decision.reason }));
   const detail = decision.store ? undefined : o.store ? decision.reason : undefined;
 
   // Conditions are applied from the entry only when the whole body is known to fit;

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { CacheStore } from '../store/cache-store.js';
 import { chunkIntact, chunkKey, chunkCount, chunkSizeFor, planChunks, type ChunkIndex } from '../store/chunked-entry.js';
 import { decodeEntry, encodeEntry, entryOf, isNewerEntry, isOlderEntry, type Entry } from '../store/entry-codec.js';
+import { decodeIndex, isIndex, type VariantIndex } from '../policy/vary.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
 import { EntryGone } from './chunks.js';
@@ -24,6 +25,8 @@ export type Lookup =
   | { kind: 'absent' }
   /** It was there, but a tag or Host it depends on was purged since: a miss, never stale. */
   | { kind: 'invalidated' }
+  /** The URL varies: its key holds the index of its variants (vary.ts), each under its own key. */
+  | { kind: 'variants'; index: VariantIndex }
   | { kind: 'corrupt' }
   | { kind: 'error' };
 
@@ -37,6 +40,8 @@ export interface CacheAccessOptions {
   generationCacheMs?: number;
 }
 
+/** Variant indexes remembered in-process (see hotIndex). */
+const MAX_HOT_INDEXES = 10_000;
 /** Entries whose counters are remembered, to read them alongside the entry (see lookup). */
 const MAX_COUNTER_HINTS = 10_000;
 /** Chunks outlive their index by this much, so an index never outlives its chunks. */
@@ -52,6 +57,13 @@ export class CacheAccess {
   private readonly generations: Generations;
   /** The counters each recently read entry recorded: a URL's tags rarely change between reads. */
   private readonly counterHints = new Map<string, string[]>();
+  /**
+   * Variant indexes read within the L1 tier's ttlMs (vary.ts): with L1 on, a varying URL's
+   * hit needs no memcached read at all, as a plain one's. Same bound as L1 itself: this
+   * process's purges drop them at once, other processes' are seen within ttlMs.
+   */
+  private readonly hotIndexes = new Map<string, { index: VariantIndex; until: number }>();
+  private readonly indexMs: number;
   /** When each kind of failure (operation and code) was last logged, and how many since were not. */
   private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
 
@@ -65,6 +77,7 @@ export class CacheAccess {
   ) {
     this.maxItemSize = opts.maxItemSize ?? 1024 * 1024;
     this.generations = new Generations(this, opts.generationCacheMs ?? 0);
+    this.indexMs = l1 ? (opts.generationCacheMs ?? 0) : 0;
     if (l1) l1.onRenew = (key) => void this.renew(key).catch((err) => this.logger.error({ err, key }, 'L1 renewal failed inside memfront'));
   }
 
@@ -83,6 +96,8 @@ export class CacheAccess {
     // other processes' are seen within its ttlMs, as for a path PURGE.
     const hot = this.l1?.get(key);
     if (hot) return { kind: 'found', entry: hot, size: hot.body.length, l1: true };
+    const index = this.hotIndex(key);
+    if (index) return { kind: 'variants', index };
     return this.read(key);
   }
 
@@ -113,6 +128,13 @@ export class CacheAccess {
     // for it (header lists, the inflated body).
     const same = this.l1?.unchanged(key, value);
     let entry = same ?? decodeEntry(value);
+    if (!entry && isIndex(value)) {
+      const index = decodeIndex(value);
+      if (index) {
+        this.rememberIndex(key, index);
+        return { kind: 'variants', index };
+      }
+    }
     if (!entry) {
       // Another version's (a deploy under way): a miss, and not ours to delete.
       if (isOlderEntry(value) || isNewerEntry(value)) return { kind: 'absent' };
@@ -215,6 +237,7 @@ export class CacheAccess {
   async remove(key: string): Promise<boolean | 'error'> {
     // PURGE clears this process's copy at once; other processes' copies age out within ttlMs.
     const hadHot = this.l1?.delete(key) ?? false;
+    this.hotIndexes.delete(key);
     try {
       return (await this.store.delete(key)) || hadHot;
     } catch (err) {
@@ -238,10 +261,40 @@ export class CacheAccess {
    */
   async invalidate(counterKeys: readonly string[]): Promise<boolean> {
     this.l1?.clear();
+    this.hotIndexes.clear();
     const ok = await this.generations.bump(counterKeys);
     // A lookup that raced the bump may have put an entry it checked before it back in L1.
     this.l1?.clear();
     return ok;
+  }
+
+  /**
+   * Writes a variant index under a URL's key (only when absent, or unconditionally); whatever
+   * this process held for the key in L1 (the page before it varied) is superseded.
+   */
+  async putIndex(key: string, value: Buffer, ttlSeconds: number, onlyIfAbsent: boolean): Promise<boolean | 'error'> {
+    this.l1?.delete(key);
+    this.hotIndexes.delete(key);
+    const ok = await (onlyIfAbsent ? this.add(key, value, ttlSeconds) : this.setRaw(key, value, ttlSeconds));
+    const index = ok === true ? decodeIndex(value) : null;
+    if (index) this.rememberIndex(key, index);
+    return ok;
+  }
+
+  private hotIndex(key: string): VariantIndex | undefined {
+    if (this.indexMs <= 0) return undefined;
+    const held = this.hotIndexes.get(key);
+    if (!held) return undefined;
+    if (held.until > Date.now()) return held.index;
+    this.hotIndexes.delete(key);
+    return undefined;
+  }
+
+  private rememberIndex(key: string, index: VariantIndex): void {
+    if (this.indexMs <= 0) return;
+    // Bounded without bookkeeping: a full map starts over (hot URLs come straight back).
+    if (this.hotIndexes.size >= MAX_HOT_INDEXES) this.hotIndexes.clear();
+    this.hotIndexes.set(key, { index, until: Date.now() + this.indexMs });
   }
 
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {

@@ -2,7 +2,7 @@
 // generations could not be read), an entry deleted because what replaced it may not be
 // stored, and the bookkeeping that lets shutdown and tests wait for every write to finish.
 import type { Metrics } from '../admin/metrics.js';
-import { storeTtlSeconds, type StaleWindows } from '../policy/freshness.js';
+import { effectiveWindows, storeTtlSeconds, type StaleWindows } from '../policy/freshness.js';
 import { generationKeys, tagsOf } from '../policy/tags.js';
 import type { Entry } from '../store/entry-codec.js';
 import { headersObject, type UpstreamResponse } from '../upstream/upstream.js';
@@ -19,6 +19,8 @@ export interface CacheWritesDeps {
   cache: CacheAccess | null;
   metrics: Metrics;
   windows: StaleWindows;
+  /** cache.keep (seconds) */
+  keep: number;
   keyPrefix: string;
   /** memcached servers (tag counters are placed beside their entries), when that is the store. */
   servers?: string[];
@@ -40,7 +42,9 @@ export class CacheWrites {
     const cache = this.d.cache;
     if (!cache) return Promise.resolve(false);
     // Relative seconds: the store converts lifetimes over memcached's 30-day limit itself.
-    const exptime = Math.max(1, storeTtlSeconds(ttl, this.d.windows));
+    // Kept through the stale windows that apply to this entry (its own, RFC 5861), then
+    // cache.keep more for revalidation only.
+    const exptime = Math.max(1, storeTtlSeconds(ttl, effectiveWindows(entry.stale, this.d.windows), hasValidator(entry) ? this.d.keep : 0));
     return this.track(
       (async () => {
         // A PURGE that came while this answer was on its way wins: the answer predates it.
@@ -99,4 +103,9 @@ export class CacheWrites {
     void p.finally(() => this.pending.delete(p)).catch(() => {});
     return p;
   }
+}
+
+/** Only an entry that can be revalidated (RFC 9111 4.3.1) is worth keeping past its windows. */
+function hasValidator(entry: Entry): boolean {
+  return (entry.etag !== undefined && entry.etag !== '') || (entry.lastModified !== undefined && entry.lastModified !== '');
 }

@@ -7,6 +7,8 @@
 // caller gets EntryGone and makes the request a miss. A chunk missing after that cuts the
 // connection, as a backend body cut short does: a wrong or partial page is never presented
 // as complete.
+import { ageSeconds } from '../policy/freshness.js';
+import { TARGETED_FIELDS } from '../policy/targeted.js';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -88,6 +90,9 @@ export async function deliverChunked(req: IncomingMessage, res: ServerResponse, 
   } else {
     length = index.length;
   }
+  // A stored 200's own Content-Range is an end-to-end header: its whole answers carry it.
+  const storedRange = entry.headers.find(([name]) => name.toLowerCase() === 'content-range');
+  if (storedRange) headers.push('Content-Range', storedRange[1]);
   if (cacheableStatus) headers.push('Accept-Ranges', 'bytes');
   // Without a known identity length the answer is sent chunked (Node frames it).
   if (length !== undefined) headers.push('Content-Length', String(length));
@@ -107,7 +112,7 @@ function storedHeaders(entry: Entry, info: DeliverInfo): string[] {
   let hasVary = false;
   for (const [name, value] of entry.headers) {
     const lower = name.toLowerCase();
-    if (COMPUTED.has(lower)) continue;
+    if (COMPUTED.has(lower) || TARGETED_FIELDS.has(lower)) continue;
     if (lower === 'vary') {
       hasVary = true;
       // Gzip and identity share one entry: caches downstream must know the answer varies.
@@ -119,7 +124,7 @@ function storedHeaders(entry: Entry, info: DeliverInfo): string[] {
     headers.push(name, value);
   }
   if (entry.gzip && !hasVary) headers.push('Vary', 'Accept-Encoding');
-  headers.push('Age', String(Math.max(0, Math.floor((info.now - entry.storedAt) / 1000))));
+  headers.push('Age', String(ageSeconds(entry.storedAt, info.now, entry.initialAge)));
   headers.push('X-Cache', info.xCache, 'Cache-Status', info.cacheStatus);
   if (info.extra) for (const [k, v] of info.extra) headers.push(k, v);
   return headers;

@@ -6,6 +6,8 @@ import type { Entry } from '../store/entry-codec.js';
 import { acceptsGzip as parseAcceptsGzip } from '../policy/encoding.js';
 import { boundedMemo } from '../memo.js';
 import { conditionalStatus, parseRange } from '../policy/conditional.js';
+import { ageSeconds } from '../policy/freshness.js';
+import { TARGETED_FIELDS } from '../policy/targeted.js';
 import { deliverChunked } from './deliver-chunked.js';
 import { EntryGone } from './chunks.js';
 import { IDENTITY_COPY_LIMIT, SYNC_INFLATE_LIMIT, inflateAsync, inflateSlices, inflateSync } from './gzip-body.js';
@@ -47,6 +49,8 @@ interface Prepared {
   identityNotModified: string[];
   /** What the identity body is long: the entry says so for a gzip body (checked before it was stored). */
   identityLength: number;
+  /** A stored 200's own Content-Range (an end-to-end header), sent on its whole answers. */
+  storedRange?: string;
   identity?: Buffer;
   inflating?: Promise<void>;
   /** Its gzip body does not inflate as the entry says: never answered from again. */
@@ -73,9 +77,15 @@ function prepare(entry: Entry): Prepared {
   const gzipBase: string[] = entry.gzip ? [] : identityBase;
   const gzipNotModified: string[] = entry.gzip ? [] : identityNotModified;
   let hasVary = false;
+  let storedRange: string | undefined;
   for (const [name, value] of entry.headers) {
     const lower = name.toLowerCase();
-    if (COMPUTED.has(lower)) continue;
+    // Contract: the targeted fields (RFC 9213) are memfront's own: never sent to a client.
+    if (TARGETED_FIELDS.has(lower)) continue;
+    if (COMPUTED.has(lower)) {
+      if (lower === 'content-range' && storedRange === undefined) storedRange = value;
+      continue;
+    }
     let v = value;
     if (lower === 'vary') {
       hasVary = true;
@@ -97,7 +107,7 @@ function prepare(entry: Entry): Prepared {
   }
   const identityLength = entry.gzip ? (entry.identityLength ?? -1) : entry.body.length;
   // A gzip entry that does not say how long it inflates to cannot be inflated within a bound.
-  p = { gzipBase, identityBase, gzipNotModified, identityNotModified, identityLength, unreadable: identityLength < 0 };
+  p = { gzipBase, identityBase, gzipNotModified, identityNotModified, identityLength, unreadable: identityLength < 0, storedRange };
   prepared.set(entry, p);
   return p;
 }
@@ -185,6 +195,7 @@ function answer(req: IncomingMessage, res: ServerResponse, entry: Entry, info: D
     if (!last || last.age !== age || last.xCache !== info.xCache || last.cacheStatus !== info.cacheStatus) {
       const ours = ['Age', age, 'X-Cache', info.xCache, 'Cache-Status', info.cacheStatus];
       if (gzip) ours.push('Content-Encoding', 'gzip');
+      if (p.storedRange !== undefined) ours.push('Content-Range', p.storedRange);
       if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
       ours.push('Content-Length', String(gzip ? entry.body.length : p.identityLength));
       last = { age, xCache: info.xCache, cacheStatus: info.cacheStatus, headers: (gzip ? p.gzipBase : p.identityBase).concat(ours) };
@@ -227,6 +238,7 @@ function answer(req: IncomingMessage, res: ServerResponse, entry: Entry, info: D
     }
   }
 
+  if (p.storedRange !== undefined) ours.push('Content-Range', p.storedRange);
   if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
   if (gzip) {
     ours.push('Content-Encoding', 'gzip', 'Content-Length', String(entry.body.length));
@@ -271,5 +283,6 @@ function sendIdentity(
 }
 
 function ageOf(entry: Entry, now: number): string {
-  return String(Math.max(0, Math.floor((now - entry.storedAt) / 1000)));
+  // RFC 9111 5.1 and 4.2.3: the age it arrived with plus its time here (freshness.ts).
+  return String(ageSeconds(entry.storedAt, now, entry.initialAge));
 }

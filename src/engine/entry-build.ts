@@ -5,7 +5,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { responseHeadersFromRaw } from '../policy/forward-headers.js';
-import { decideStore, type StoreDecision, type StoreRules } from '../policy/decide-store.js';
+import { arrivalFacts, decideStore, type StoreDecision, type StoreRules } from '../policy/decide-store.js';
 import { isCompressible, storedCoding } from '../policy/encoding.js';
 import { entryOf, type Entry } from '../store/entry-codec.js';
 import { headersObject, rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
@@ -76,10 +76,15 @@ export async function buildEntry(
     gzip = true;
     gzippedHere = true;
   }
+  // Its age on arrival and its stale rule (RFC 9111 4.2.3, RFC 5861), read from the
+  // headers as received (targeted fields included) and kept with it.
+  const facts = arrivalFacts(headersObject(up.rawHeaders), now);
   return entryOf({
     status: up.status,
     headers: stored,
     storedAt: now,
+    initialAge: facts.initialAge,
+    stale: facts.stale,
     staleAt: now + ttl * 1000,
     gzip,
     identityLength,

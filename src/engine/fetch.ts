@@ -28,7 +28,8 @@ import type { FetchResult } from './fetch-result.js';
 import { gatewayError, gatewayStatus, type GatewayStatus } from './gateway.js';
 import { Offload, offloadLocation, worthOffloading, entrySize } from './offload.js';
 import { noteBackendError, refresh, renew, type RefreshRequest } from './revalidation.js';
-import { mayServeStale, serveStale } from './stale.js';
+import { mayServeStale, serveStale, staleForbidden } from './stale.js';
+import { keyForAnswer } from './variants.js';
 import type { Ctx } from './handler.js';
 import type { Rules } from './rules.js';
 
@@ -57,6 +58,7 @@ export class Fetcher {
       cache,
       metrics,
       windows: rules.windows,
+      keep: rules.keep,
       keyPrefix: c.memcached.keyPrefix,
       servers: c.store === 'memcached' ? c.memcached.servers : undefined,
     });
@@ -154,6 +156,7 @@ export class Fetcher {
       return this.failed(ctx, o, err);
     }
     this.timed(ctx, asked);
+    if (o.onHeaders) await o.onHeaders(upstream.status, upstream.rawHeaders);
     if (clientGone) {
       upstream.abort();
       return { kind: 'failed', bytes: 0, detail: 'client-gone' };
@@ -162,14 +165,27 @@ export class Fetcher {
       upstream.abort();
       return this.serveStale(ctx, 'stale-if-error', upstream.status);
     }
+    // Contract: a response that forbids stale "is never served stale ... (a failed backend
+    // then gives its own error)"; Cache-Status says why the held entry was not used.
+    const forbidden = o.store ? staleForbidden(ctx, this.env.now(), this.rules.windows) : undefined;
+    if (forbidden && upstream.status >= 500) o = { ...o, cacheStatus: formatCacheStatus({ fwd: 'stale', fwdStatus: upstream.status, detail: forbidden }) };
+    else if (forbidden) o = { ...o, staleRefused: forbidden };
+    if (conditional && upstream.status < 500) this.env.metrics.revalidations.inc({ result: upstream.status === 304 ? '304' : '200' });
     if (conditional && upstream.status === 304) return this.revalidated(ctx, upstream, o);
-    return answer(this.env, ctx, upstream, o, {
+    const flightKey = ctx.key;
+    if (o.store && ctx.key) ctx.key = await keyForAnswer(this.env, ctx.key, upstream, headers);
+    const result = await answer(this.env, ctx, upstream, o, {
       redirect: (c, xCache, cacheStatus) => {
         const target = this.offload.targetFor(c.req)!;
         return this.redirect(c, offloadLocation(target, c.req.url ?? '/'), xCache, cacheStatus);
       },
       failed: (c, err) => this.failed(c, o, err),
     });
+    // Stored under a variant key other than the one its flight was for: the requests waiting
+    // on that flight may want another variant, so each fetches its own (coalescing is per
+    // variant once the index exists).
+    if (result.kind === 'stored' && ctx.key !== flightKey) return { ...result, kind: 'not-shareable' };
+    return result;
   }
 
   /** The backend says our expired entry is still current: renew it and answer from it. */
@@ -285,7 +301,7 @@ export class Fetcher {
       return { kind: 'failed', bytes: 0, err };
     }
     if (this.staleIfError(ctx)) return { ...(await this.serveStale(ctx, 'stale-if-error')), err };
-    this.gatewayError(ctx, o, gatewayStatus(err));
+    this.gatewayError(ctx, o, gatewayStatus(err), staleForbidden(ctx, this.env.now(), this.rules.windows));
     return { kind: 'failed', bytes: 0, err };
   }
 

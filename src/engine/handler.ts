@@ -27,12 +27,15 @@ import type { Logger } from 'pino';
 import { TIER_L1, type Metrics, type Outcome, type PurgeKind, type Tier } from '../admin/metrics.js';
 import { classifyRequest } from '../policy/classify-request.js';
 import { cacheKey } from '../policy/cache-key.js';
-import { freshness } from '../policy/freshness.js';
+import { freshness, verdict } from '../policy/freshness.js';
 import { formatCacheStatus } from '../policy/cache-status.js';
 import { checkRequestTarget } from '../policy/request-limits.js';
 import { admitRequest } from '../policy/request-admission.js';
 import type { UrlRuleVerdict } from '../policy/url-rules.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
+import { invalidationTargets } from '../policy/invalidate.js';
+import { variantKey } from '../policy/vary.js';
+import { rawHeader } from '../upstream/upstream.js';
 import { logRequest } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
 import { clientIp } from '../policy/client-ip.js';
@@ -87,6 +90,8 @@ export interface Ctx {
   bypassReason?: string;
   /** An expired entry kept for stale-if-error and revalidation. */
   staleEntry?: Entry;
+  /** The URL's own key when it varies: `key` is then its variant's (vary.ts). */
+  varyBase?: string;
   bytes: number;
   err?: unknown;
   detail?: string;
@@ -330,13 +335,46 @@ export class Engine {
   private async bypass(ctx: Ctx): Promise<Step> {
     ctx.outcome = 'bypass';
     const cacheStatus = formatCacheStatus({ fwd: 'bypass', detail: ctx.bypassReason });
-    const result = await this.d.fetcher.forward(ctx, { store: false, xCache: 'BYPASS', cacheStatus });
+    const result = await this.d.fetcher.forward(ctx, { store: false, xCache: 'BYPASS', cacheStatus, onHeaders: (status, raw) => this.invalidateUnsafe(ctx, status, raw) });
     this.noteFetch(ctx, result);
     return 'done';
   }
 
+  /**
+   * RFC 9111 4.4 (contract: "Unsafe methods invalidate"): an unsafe method answered 2xx/3xx
+   * deletes the entries of its target and of a same-host Location / Content-Location
+   * (invalidate.ts decides which), as a path PURGE does. Cache trouble only costs the delete.
+   */
+  private async invalidateUnsafe(ctx: Ctx, status: number, raw: string[]): Promise<void> {
+    const cache = this.d.cache;
+    if (!cache || !this.d.rules.cfg.cache.enabled) return;
+    const targets = invalidationTargets(
+      { method: ctx.req.method ?? '', scheme: ctx.scheme, host: ctx.host, url: ctx.req.url ?? '/' },
+      { status, location: rawHeader(raw, 'location'), contentLocation: rawHeader(raw, 'content-location') },
+    );
+    try {
+      await Promise.all(
+        targets.map(async (path) => {
+          const key = this.d.rules.keyFor(ctx.scheme, ctx.host, path);
+          this.flights.forget(key);
+          await Promise.all([cache.remove(key), this.d.leases?.drop(key)]);
+        }),
+      );
+    } catch (err) {
+      this.d.logger.warn({ err, url: ctx.req.url }, 'invalidation after an unsafe method failed');
+    }
+  }
+
   private async lookup(ctx: Ctx): Promise<Step> {
-    const found = await this.d.cache!.lookup(ctx.key!);
+    let found = await this.d.cache!.lookup(ctx.key!);
+    if (found.kind === 'variants') {
+      // The URL varies: its index names the request headers that pick the variant (one more
+      // read). The values are those the backend would be sent, which is what it varied on.
+      ctx.varyBase = ctx.key;
+      ctx.key = variantKey(ctx.key!, found.index, this.d.fetcher.refreshHeaders(ctx));
+      found = await this.d.cache!.lookup(ctx.key);
+      if (found.kind === 'variants') found = { kind: 'absent' };
+    }
     if (found.kind !== 'found') {
       if (found.kind === 'corrupt' || found.kind === 'error') ctx.detail = found.kind === 'corrupt' ? 'unreadable-entry' : 'cache-unavailable';
       return 'miss';
@@ -346,7 +384,9 @@ export class Engine {
     ctx.tier = found.l1 ? TIER_L1 : this.storeTier;
     // Offload: a stored file worth offloading is redirected, whatever its freshness.
     if (this.d.fetcher.offloadStored(ctx, entry, Math.floor((entry.staleAt - now) / 1000))) return 'done';
-    const state = freshness(entry, now, this.d.rules.windows);
+    const { state, forbidden } = verdict(entry, now, this.d.rules.windows);
+    // Stale refused by the response itself: said in the log (and, if the backend fails, in Cache-Status).
+    if (forbidden) ctx.detail = forbidden;
     if (state === 'fresh') {
       ctx.outcome = 'hit';
       const ttl = Math.max(0, Math.floor((entry.staleAt - now) / 1000));

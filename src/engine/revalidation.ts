@@ -3,12 +3,14 @@
 // a 304 renews it (renew), which the foreground miss (fetch.ts) answers from.
 import { responseHeadersFromRaw } from '../policy/forward-headers.js';
 import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
+import { TARGETED_FIELDS } from '../policy/targeted.js';
 import { entryOf, type Entry } from '../store/entry-codec.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import type { MayStore } from './cache-writes.js';
 import { buildEntry, collect, isUnstorable, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
+import { keyForAnswer } from './variants.js';
 import type { FetchResult } from './fetch-result.js';
 import { LogLimiter } from '../log-limiter.js';
 
@@ -33,15 +35,31 @@ export interface Renewed {
 /** The entry as a 304 renews it: headers updated, lifetime from the 304 or as before. */
 export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: number): Renewed {
   const lines = responseHeadersFromRaw(rawHeaders);
-  const r = renewAfterNotModified(stale, lines, env.rules.store, now);
+  const r = renewAfterNotModified(stale, lines, env.rules.store, now, targetedLines(rawHeaders));
   const ttl = r.decision.store ? r.decision.ttl : 0;
-  const entry = entryOf({ ...stale, headers: r.headers, etag: r.etag, lastModified: r.lastModified, storedAt: now, staleAt: now + ttl * 1000 });
+  const entry = entryOf({
+    ...stale,
+    headers: r.headers,
+    etag: r.etag,
+    lastModified: r.lastModified,
+    storedAt: now,
+    staleAt: now + ttl * 1000,
+    initialAge: r.initialAge,
+    stale: r.stale,
+  });
   return {
     entry,
     ttl,
     reason: r.decision.store ? undefined : r.decision.reason,
     setCookies: lines.filter(([name]) => /^set-cookie2?$/i.test(name)),
   };
+}
+
+/** The raw header lines memfront reads for itself (targeted.ts), which responseHeadersFromRaw drops. */
+function targetedLines(raw: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) if (TARGETED_FIELDS.has(raw[i].toLowerCase())) out.push([raw[i], raw[i + 1]]);
+  return out;
 }
 
 /**
@@ -69,6 +87,7 @@ export async function refresh(
   }
   env.metrics.upstream('backend', (performance.now() - asked) / 1000);
   const now = env.now();
+  if (conditional && up.status < 500) env.metrics.revalidations.inc({ result: up.status === 304 ? '304' : '200' });
   if (conditional && up.status === 304) {
     up.body.resume();
     const renewed = renew(env, r.entry, up.rawHeaders, now);
@@ -86,12 +105,14 @@ export async function refresh(
     up.abort();
     return refreshFailed(env, r, 'reproxy');
   }
+  // A varying answer goes under its variant's key (variants.ts), whatever key was refreshed.
+  const key = await keyForAnswer(env, r.key, up, r.headers);
   const decision = storeDecision(up, env.rules.store, now);
   if (!decision.store) {
     up.abort();
-    return dropEntry(env, r.key, decision.reason);
+    return dropEntry(env, key, decision.reason);
   }
-  const stamps = env.writes.stamps(r.key, r.host, up);
+  const stamps = env.writes.stamps(key, r.host, up);
   const body = await collect(up, env.rules.store.maxObjectSize);
   if (body === 'incomplete') {
     env.metrics.backendErrors.inc({ route: 'backend', code: 'incomplete-body' });
@@ -99,8 +120,10 @@ export async function refresh(
   }
   if (body === 'too-large') return dropEntry(env, r.key, 'too-large');
   const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold(), env.rules.store.maxObjectSize);
-  if (isUnstorable(entry)) return dropEntry(env, r.key, entry.unstorable);
-  return { kind: 'stored', entry, bytes: 0, saved: env.writes.store(r.key, entry, decision.ttl, r.mayStore, stamps) };
+  if (isUnstorable(entry)) return dropEntry(env, key, entry.unstorable);
+  const result: FetchResult = { kind: 'stored', entry, bytes: 0, saved: env.writes.store(key, entry, decision.ttl, r.mayStore, stamps) };
+  // Stored under another key than the flight's: nobody waiting on it may take it as theirs.
+  return key === r.key ? result : { ...result, kind: 'not-shareable' };
 }
 
 /** With the backend down every stale key's refresh fails: one line a second per kind. */

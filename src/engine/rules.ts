@@ -5,6 +5,7 @@ import { keyOf, normalizeUrl } from '../policy/cache-key.js';
 import { compileCidrs } from '../policy/forward-headers.js';
 import { compileUrlRules, type UrlRuleVerdict } from '../policy/url-rules.js';
 import { boundedMemo } from '../memo.js';
+import type { StaleWindows } from '../policy/freshness.js';
 
 export interface Rules {
   cfg: Config;
@@ -21,7 +22,9 @@ export interface Rules {
     maxTtl: number;
     maxObjectSize: number;
   };
-  windows: { staleWhileRevalidate: number; staleIfError: number };
+  windows: StaleWindows;
+  /** cache.keep: seconds an expired entry stays in memcached for conditional revalidation only. */
+  keep: number;
   /** cacheKey for a GET/HEAD, memoised: hot URLs skip the normalising and hashing. */
   keyFor(scheme: string, host: string, url: string): string;
   /** cache.rules: the first rule matching the path and query, if any (memoised: the hit path asks). */
@@ -72,6 +75,7 @@ export function compileRules(cfg: Config): Rules {
       maxTtl: c.maxTtl,
       maxObjectSize: c.maxObjectSize,
     },
-    windows: { staleWhileRevalidate: c.staleWhileRevalidate, staleIfError: c.staleIfError },
+    windows: { staleWhileRevalidate: c.staleWhileRevalidate, staleIfError: c.staleIfError, ignoreResponse: !c.honorCacheControl },
+    keep: c.keep,
   };
 }

@@ -1,8 +1,10 @@
 // May this backend response be stored, and for how long? (Contract: "What is stored".)
 
-import { deltaSeconds, parseCacheControl } from './cache-control.js';
-import { firstValue, isPresent, listMembers, type Headers } from './headers.js';
-import { parseHttpDate } from './http-date.js';
+import { ageInputs, correctedInitialAge } from './age.js';
+import { freshnessLifetime, staleRule, type LifetimeRules as Lifetimes, type StaleRule } from './freshness.js';
+import { isPresent, listMembers, type Headers } from './headers.js';
+import { varyOf } from './vary.js';
+import { effectiveControl } from './targeted.js';
 
 export type NotStoredReason =
   | 'status'
@@ -13,11 +15,17 @@ export type NotStoredReason =
   | 'vary'
   | 'too-large'
   | 'zero-ttl'
+  // RFC 9111 4.2.3: its Age (or Date) says it was already past its lifetime when it came.
+  | 'already-stale'
   // Content-Encoding other than gzip: one entry must serve gzip and identity clients.
   | 'encoding'
   // A Range or HEAD answer carried through to a reproxy/mogile/static server.
   | 'partial'
-  | 'head';
+  | 'head'
+  // More variants of its URL stored than cache.maxVariants allows (vary.ts).
+  | 'too-many-variants'
+  // Its variant index could not be read or written: cache trouble, the answer is not stored.
+  | 'cache-unavailable';
 
 export type StoreDecision = { store: true; ttl: number } | { store: false; reason: NotStoredReason };
 
@@ -29,9 +37,14 @@ export interface StoreRules {
   maxObjectSize: number;
 }
 
-export type LifetimeRules = Pick<StoreRules, 'honorCacheControl' | 'defaultTtl' | 'maxTtl'>;
+export type LifetimeRules = Lifetimes;
 
-export function decideStore(res: { status: number; headers: Headers }, rules: StoreRules, now: number): StoreDecision {
+/**
+ * `now` is when the response's headers arrived (response_time); `requestTime` when its
+ * request was sent (default: the same, a backend's response delay being negligible).
+ * The ttl of a stored answer is what is left of its lifetime once its age is taken off.
+ */
+export function decideStore(res: { status: number; headers: Headers }, rules: StoreRules, now: number, requestTime = now): StoreDecision {
   const h = res.headers;
 
   // Contract: "its status is in cache.statuses".
@@ -44,58 +57,43 @@ export function decideStore(res: { status: number; headers: Headers }, rules: St
   // Contract: "its Cache-Control allows a shared cache (no private, no-store, no-cache;
   // unless cache.honorCacheControl is false)". Qualified forms (private="x", no-cache="x")
   // are treated as the bare directive: we do not store partial header sets (RFC 9111 5.2.2.4/7).
+  // The directives are CDN-Cache-Control's or Surrogate-Control's when present (targeted.ts).
+  const control = effectiveControl(h);
   if (rules.honorCacheControl) {
-    const cc = parseCacheControl(h['cache-control']);
+    const cc = control.directives;
     if (cc.has('private')) return { store: false, reason: 'private' };
     if (cc.has('no-store')) return { store: false, reason: 'no-store' };
     if (cc.has('no-cache')) return { store: false, reason: 'no-cache' };
   }
 
-  // Contract: "its Vary is absent or only Accept-Encoding"; field names are case-insensitive,
-  // and `Vary: *` means no request can ever match (RFC 9110 12.5.5).
-  if (listMembers(h['vary']).some((name) => name.toLowerCase() !== 'accept-encoding')) {
-    return { store: false, reason: 'vary' };
-  }
+  // Contract (HTTP caching semantics, "Vary"): other names make it a variant (vary.ts);
+  // `Vary: *` (RFC 9110 12.5.5: no request can ever match), Cookie or Authorization are not stored.
+  if (varyOf(h).kind === 'refused') return { store: false, reason: 'vary' };
 
   // Contract: "no larger than cache.maxObjectSize" — known up front from Content-Length;
   // the engine checks again while the body streams.
   const length = contentLength(h['content-length']);
   if (length !== null && length > rules.maxObjectSize) return { store: false, reason: 'too-large' };
 
-  const ttl = lifetime(h, rules, now);
-  if (ttl <= 0) return { store: false, reason: 'zero-ttl' };
+  const life = freshnessLifetime(h, rules, now, control);
+  if (life <= 0) return { store: false, reason: 'zero-ttl' };
+  // RFC 9111 4.2: "response_is_fresh = (freshness_lifetime > current_age)"; at arrival the
+  // current age is corrected_initial_age. (With honorCacheControl false the operator's
+  // defaultTtl stands, whatever the response says.)
+  const ttl = rules.honorCacheControl ? life - correctedInitialAge(ageInputs(h, requestTime, now)) : life;
+  if (ttl <= 0) return { store: false, reason: 'already-stale' };
   return { store: true, ttl };
 }
 
-/**
- * Freshness lifetime in whole seconds. Contract: "s-maxage, else max-age, else Expires,
- * else cache.defaultTtl, never above cache.maxTtl"; with honorCacheControl false, defaultTtl.
- */
-export function lifetime(headers: Headers, rules: LifetimeRules, now: number): number {
-  return Math.max(0, Math.min(Math.floor(uncapped(headers, rules, now)), rules.maxTtl));
+/** What an entry made from this response records besides its lifetime: its age on arrival and its stale rule. */
+export function arrivalFacts(headers: Headers, now: number, requestTime = now): { initialAge: number; stale?: StaleRule } {
+  const rule = staleRule(headers);
+  return { initialAge: correctedInitialAge(ageInputs(headers, requestTime, now)), stale: Object.keys(rule).length > 0 ? rule : undefined };
 }
 
-function uncapped(headers: Headers, rules: LifetimeRules, now: number): number {
-  if (!rules.honorCacheControl) return rules.defaultTtl;
-  const cc = parseCacheControl(headers['cache-control']);
-
-  // RFC 9111 5.2.2.10: s-maxage overrides max-age and Expires for a shared cache.
-  // An invalid value means stale (RFC 9111 4.2.1), not "fall through to the next rule".
-  if (cc.has('s-maxage')) return deltaSeconds(cc.get('s-maxage')) ?? 0;
-  // RFC 9111 5.2.2.1: max-age overrides Expires.
-  if (cc.has('max-age')) return deltaSeconds(cc.get('max-age')) ?? 0;
-
-  // RFC 9111 5.3: "A cache recipient MUST interpret invalid date formats, especially the
-  // value "0", as representing a time in the past (i.e., "already expired")."
-  const expiresText = firstValue(headers['expires']);
-  if (expiresText !== undefined) {
-    const expires = parseHttpDate(expiresText, now);
-    if (expires === null) return 0;
-    // RFC 9111 4.2.1: freshness_lifetime = Expires - Date, so the backend's clock is not compared with ours.
-    const date = parseHttpDate(firstValue(headers['date']), now) ?? now;
-    return (expires - date) / 1000;
-  }
-  return rules.defaultTtl;
+/** Freshness lifetime in whole seconds (freshness.ts). */
+export function lifetime(headers: Headers, rules: LifetimeRules, now: number): number {
+  return freshnessLifetime(headers, rules, now);
 }
 
 /** Largest of the declared lengths; null when absent or unreadable (the streaming check decides). */

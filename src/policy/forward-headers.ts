@@ -171,7 +171,9 @@ export function backendRequestHeaders(headers: Headers, ctx: ForwardContext): Re
 /** Backend headers meant for memfront alone: reproxy instructions and purge tags. */
 function isBackendPrivate(name: string): boolean {
   // Contract: Surrogate-Key and Cache-Tag tag the entry; "neither header is ever sent to a client".
-  return name.startsWith('x-reproxy-') || name === 'surrogate-key' || name === 'cache-tag';
+  // RFC 9213 (CDN-Cache-Control) and Surrogate-Control: memfront's own directives; the
+  // contract: "Neither reaches a client from a hit or a miss".
+  return name.startsWith('x-reproxy-') || name === 'surrogate-key' || name === 'cache-tag' || name === 'cdn-cache-control' || name === 'surrogate-control';
 }
 
 /**

@@ -1,7 +1,8 @@
 // Revalidating an expired entry (as mod_offload does): the conditional request built from the
 // stored validators, and what a 304 makes of the entry without the body crossing again.
 
-import { decideStore, type StoreDecision, type StoreRules } from './decide-store.js';
+import { arrivalFacts, decideStore, type StoreDecision, type StoreRules } from './decide-store.js';
+import type { StaleRule } from './freshness.js';
 import type { Headers } from './headers.js';
 
 export interface StoredValidators {
@@ -29,7 +30,11 @@ const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-enc
 
 // A 304 that says nothing about freshness leaves the lifetime as it was (contract: "lifetime
 // from the 304's headers, else as before").
-const FRESHNESS_FIELDS: ReadonlySet<string> = new Set(['cache-control', 'expires']);
+const FRESHNESS_FIELDS: ReadonlySet<string> = new Set(['cache-control', 'expires', 'cdn-cache-control', 'surrogate-control']);
+
+// The 304's own age (RFC 9111 4.3.4: the stored response is updated "as if" it had just been
+// received): the stored response's Age and Date say how old it was when first stored.
+const AGE_FIELDS: ReadonlySet<string> = new Set(['age', 'date']);
 
 export interface StoredResponse {
   status: number;
@@ -38,6 +43,7 @@ export interface StoredResponse {
   staleAt: number;
   etag?: string;
   lastModified?: string;
+  stale?: StaleRule;
 }
 
 export interface Renewal {
@@ -46,13 +52,23 @@ export interface Renewal {
   lastModified?: string;
   /** store: the renewed entry's lifetime (seconds); else why it may no longer be stored. */
   decision: StoreDecision;
+  /** The renewed entry's age on arrival (the 304's) and stale rule. */
+  initialAge: number;
+  stale?: StaleRule;
 }
 
 /**
  * The stored response updated by a 304's end-to-end headers (in stored order: a replaced
  * field takes the place of the first stored line of its name; new names are appended).
  */
-export function renewAfterNotModified(stored: StoredResponse, notModified: Array<[string, string]>, rules: StoreRules, now: number): Renewal {
+export function renewAfterNotModified(
+  stored: StoredResponse,
+  notModified: Array<[string, string]>,
+  rules: StoreRules,
+  now: number,
+  /** The 304's targeted fields (CDN-Cache-Control, Surrogate-Control): read, never stored. */
+  targeted: Array<[string, string]> = [],
+): Renewal {
   const fresh = new Map<string, Array<[string, string]>>();
   let setCookie = false;
   let saysFreshness = false;
@@ -87,6 +103,15 @@ export function renewAfterNotModified(stored: StoredResponse, notModified: Array
   }
   // The 304's Set-Cookie is meant for this visitor: it makes the answer unshareable.
   if (setCookie) asObject['set-cookie'] = ['(from the 304)'];
+  for (const f of AGE_FIELDS) delete asObject[f];
+  for (const [name, value] of [...notModified, ...targeted]) {
+    const lower = name.toLowerCase();
+    if (!AGE_FIELDS.has(lower) && !targeted.some(([n]) => n.toLowerCase() === lower)) continue;
+    if (FRESHNESS_FIELDS.has(lower)) saysFreshness = true;
+    const prev = asObject[lower];
+    asObject[lower] = prev === undefined ? value : `${prev}, ${value}`;
+  }
+  const facts = arrivalFacts(asObject, now);
 
   let decision = decideStore({ status: stored.status, headers: asObject }, rules, now);
   // Without a word on freshness, the stored one is read against the 304's Date (an old
@@ -97,7 +122,9 @@ export function renewAfterNotModified(stored: StoredResponse, notModified: Array
   }
   const etag = headerValue(headers, 'etag') ?? stored.etag;
   const lastModified = headerValue(headers, 'last-modified') ?? stored.lastModified;
-  return { headers, etag, lastModified, decision };
+  // Without a word on freshness the stale rule stays the one the entry had (it may have come
+  // from a targeted field, which is not among the stored headers).
+  return { headers, etag, lastModified, decision, initialAge: facts.initialAge, stale: saysFreshness ? facts.stale : stored.stale };
 }
 
 function headerValue(headers: Array<[string, string]>, lower: string): string | undefined {

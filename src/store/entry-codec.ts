@@ -18,6 +18,7 @@
 // planted, and it is a miss like any other unreadable one, never a 500.
 import { crc32 } from 'node:zlib';
 import { isChunkIndex, type ChunkIndex } from './chunked-entry.js';
+import type { StaleRule } from '../policy/freshness.js';
 
 const MAGIC = Buffer.from('MFE', 'latin1');
 export const ENTRY_VERSION = 3;
@@ -37,6 +38,14 @@ export interface EntryMeta {
   gzippedHere?: boolean;
   etag?: string;
   lastModified?: string;
+  /**
+   * How old the response already was when stored (RFC 9111 corrected_initial_age, seconds):
+   * the Age sent is this plus the time since storedAt. Absent (older entries): 0. Optional
+   * fields keep version 2: an older reader ignores them, a newer one reads their absence.
+   */
+  initialAge?: number;
+  /** What the response said about serving it stale (freshness.ts); absent: the configured windows. */
+  stale?: StaleRule;
   /**
    * Generation counters (their cache keys: the Host's and one per tag) and the values they
    * had when the entry was stored (tags.ts): once any has moved, the entry was purged.
@@ -79,6 +88,8 @@ export function entryOf(e: Entry): Entry {
     gzippedHere: e.gzippedHere,
     etag: e.etag,
     lastModified: e.lastModified,
+    initialAge: e.initialAge,
+    stale: e.stale,
     tags: e.tags,
     chunks: e.chunks,
     body: e.body,
@@ -152,6 +163,8 @@ function isMeta(m: unknown): m is EntryMeta & { bodyLength: number; crc: number 
     Number.isInteger(o.bodyLength) &&
     Number.isInteger(o.crc) &&
     (o.tags === undefined || isGenerations(o.tags)) &&
+    (o.initialAge === undefined || (Number.isInteger(o.initialAge) && (o.initialAge as number) >= 0)) &&
+    (o.stale === undefined || isStaleRule(o.stale)) &&
     // An index item has no body of its own: its bytes are all in the chunks.
     (o.chunks === undefined || (isChunkIndex(o.chunks) && o.bodyLength === 0))
   );
@@ -172,4 +185,11 @@ function isFieldName(v: unknown): boolean {
 
 function isFieldValue(v: unknown): boolean {
   return typeof v === 'string' && !INVALID_VALUE_CHAR.test(v);
+}
+
+function isStaleRule(r: unknown): r is StaleRule {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return false;
+  const o = r as Record<string, unknown>;
+  const seconds = (v: unknown) => v === undefined || (Number.isInteger(v) && (v as number) >= 0);
+  return (o.forbid === undefined || o.forbid === 'must-revalidate' || o.forbid === 'proxy-revalidate' || o.forbid === 's-maxage') && seconds(o.swr) && seconds(o.sie);
 }

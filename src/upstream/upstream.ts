@@ -15,7 +15,7 @@ export interface UpstreamResponse {
    * Set when this answer must not be stored whatever its headers say: a partial (Range)
    * or bodiless (HEAD) answer carried through to a reproxy, mogile or static server.
    */
-  noStore?: 'partial' | 'head';
+  noStore?: 'partial' | 'head' | 'too-many-variants' | 'cache-unavailable';
 }
 
 /** Lower-cased header lookup over rawHeaders; the first value wins, repeated ones joined when asked. */

@@ -63,6 +63,8 @@ const CONTRACT_DEFAULTS = {
     staleWhileRevalidate: 30,
     staleIfError: 600,
     rules: [],
+    maxVariants: 8, // added with Vary (HTTP caching semantics)
+    keep: 3600, // added with revalidation-only keep time
   },
   reproxy: {
     enabled: false,

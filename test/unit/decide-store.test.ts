@@ -69,7 +69,9 @@ const cases: Array<{ name: string; res: { status: number; headers: Headers }; ru
   { name: 'empty Vary', res: responseBut({ headers: { vary: '' } }), want: { store: true, ttl: 300 } },
   { name: 'Vary: Cookie', res: responseBut({ headers: { vary: 'Accept-Encoding, Cookie' } }), want: { store: false, reason: 'vary' } },
   { name: 'Vary: *', res: responseBut({ headers: { vary: '*' } }), want: { store: false, reason: 'vary' } },
-  { name: 'Vary repeated, second line not storable', res: responseBut({ headers: { vary: ['Accept-Encoding', 'User-Agent'] } }), want: { store: false, reason: 'vary' } },
+  { name: 'Vary repeated, second line names a request header: a variant', res: responseBut({ headers: { vary: ['Accept-Encoding', 'User-Agent'] } }), want: { store: true, ttl: 300 } },
+  { name: 'Vary: Authorization', res: responseBut({ headers: { vary: 'Accept-Language, authorization' } }), want: { store: false, reason: 'vary' } },
+  { name: 'Vary: a, * (star anywhere)', res: responseBut({ headers: { vary: 'Accept-Language, *' } }), want: { store: false, reason: 'vary' } },
   {
     name: 'Vary applies even with honorCacheControl false',
     res: responseBut({ headers: { vary: 'Cookie' } }),
@@ -100,9 +102,16 @@ const cases: Array<{ name: string; res: { status: number; headers: Headers }; ru
   },
   { name: 'Expires relative to Date', res: responseBut({ headers: { expires: httpDate(NOW + 600_000) } }), want: { store: true, ttl: 600 } },
   {
-    name: 'Expires relative to Date, not to our clock',
+    // The lifetime is Expires - Date (RFC 9111 4.2.1), but a Date an hour old says the
+    // response is an hour old (4.2.3 apparent_age): its 120 s were spent before it came.
+    name: 'Expires relative to Date; a Date an hour old makes it already stale',
     res: responseBut({ headers: { date: httpDate(NOW - 3600_000), expires: httpDate(NOW - 3600_000 + 120_000) } }),
-    want: { store: true, ttl: 120 },
+    want: { store: false, reason: 'already-stale' },
+  },
+  {
+    name: 'Expires relative to Date, less the apparent age beyond Date\'s own second',
+    res: responseBut({ headers: { date: httpDate(NOW - 30_000), expires: httpDate(NOW - 30_000 + 120_000) } }),
+    want: { store: true, ttl: 91 },
   },
   {
     name: 'Expires relative to now without Date',

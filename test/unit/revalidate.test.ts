@@ -111,3 +111,25 @@ test('renew: the stored status decides (a stored 404 is renewed as a 404)', () =
   const gone = renewAfterNotModified(storedBut({ status: 404 }), [['Cache-Control', 'max-age=30']], { ...rules, statuses: [200] }, NOW);
   assert.deepEqual(gone.decision, { store: false, reason: 'status' });
 });
+
+// RFC 9111 4.3.4: a 304 freshens the stored response as if it had just been received: its own
+// Age and Date count, never the ones stored with the first response.
+test('renewal: the stored Age does not age the renewed entry; the 304\'s does', () => {
+  const stored = storedBut({ headers: [['Cache-Control', 'max-age=60'], ['Age', '50'], ['Date', new Date(NOW - 3600_000).toUTCString()]] });
+  const plain = renewAfterNotModified(stored, [['Cache-Control', 'max-age=60']], rules, NOW);
+  assert.deepEqual(plain.decision, { store: true, ttl: 60 });
+  assert.equal(plain.initialAge, 0);
+  const aged = renewAfterNotModified(stored, [['Cache-Control', 'max-age=60'], ['Age', '20']], rules, NOW);
+  assert.deepEqual(aged.decision, { store: true, ttl: 40 });
+  assert.equal(aged.initialAge, 20);
+});
+
+test('renewal: the 304\'s targeted field decides, and is not stored; without a word on freshness the stale rule stays', () => {
+  const stored = storedBut({ stale: { forbid: 'must-revalidate' } });
+  const targeted = renewAfterNotModified(stored, [['Cache-Control', 'no-store']], rules, NOW, [['CDN-Cache-Control', 'max-age=600, stale-if-error=5']]);
+  assert.deepEqual(targeted.decision, { store: true, ttl: 600 });
+  assert.deepEqual(targeted.stale, { sie: 5 });
+  assert.ok(!targeted.headers.some(([n]) => n.toLowerCase() === 'cdn-cache-control'));
+  const silent = renewAfterNotModified(stored, [['ETag', '"v1"']], rules, NOW);
+  assert.deepEqual(silent.stale, { forbid: 'must-revalidate' });
+});
