@@ -178,9 +178,9 @@ describe('#17 purges are bounded', () => {
     assert.equal((await visit(stack.url, '/tagged-c', { host: HOST })).headers['x-cache'], 'MISS');
   });
 
-  it('#17 purge tags: a hit is not delayed by a PURGE of 1,000 tags', async () => {
+  it('#17 purge tags: a hit is not delayed by a PURGE of 600 tags', async () => {
     await storedHit('/tagged-d');
-    const big = purge('/', [`Surrogate-Key: ${tags(1000).join(' ')}`]);
+    const big = purge('/', [`Surrogate-Key: ${tags(600).join(' ')}`]);
     await sleep(5);
     const t0 = performance.now();
     const hit = await visit(stack.url, '/tagged-d', { host: HOST });
