@@ -429,3 +429,40 @@ export function parseResponses(buf: Buffer, methods: string[] = []): RawResponse
 export function req(method: string, target: string, headers: Array<string>, body: string | Buffer = ''): Buffer {
   return Buffer.concat([Buffer.from(`${method} ${target} HTTP/1.1\r\n${headers.map((h) => h + '\r\n').join('')}\r\n`, 'latin1'), Buffer.isBuffer(body) ? body : Buffer.from(body, 'latin1')]);
 }
+
+/**
+ * A Reply.write that streams `total` bytes (Infinity: until the peer goes) of one repeated
+ * piece, with backpressure, so the fake holds nothing. `chunked`: framed as chunks (the head
+ * must then say Transfer-Encoding: chunked); else raw bytes (Content-Length in the head).
+ */
+export function streamBody(total: number, o: { chunked?: boolean; piece?: Buffer } = {}): (socket: net.Socket, done: () => void) => void {
+  const piece = o.piece ?? Buffer.alloc(64 * 1024, 'x');
+  return (socket, done) => {
+    let left = total;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      done();
+    };
+    socket.once('close', finish);
+    const pump = () => {
+      while (left > 0 && !socket.destroyed) {
+        const n = Math.min(left, piece.length);
+        left -= n;
+        const bytes = n === piece.length ? piece : piece.subarray(0, n);
+        let ok: boolean;
+        if (o.chunked) {
+          socket.write(`${n.toString(16)}\r\n`);
+          socket.write(bytes);
+          ok = socket.write('\r\n');
+        } else ok = socket.write(bytes);
+        if (!ok) return void socket.once('drain', pump);
+      }
+      if (socket.destroyed) return finish();
+      if (o.chunked) socket.write('0\r\n\r\n', finish);
+      else finish();
+    };
+    pump();
+  };
+}
