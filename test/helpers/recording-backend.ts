@@ -82,7 +82,7 @@ export function reflect(extra: Record<string, string | number> = {}): Responder 
   };
 }
 
-export async function startRecordingBackend(routes: Record<string, Responder> = {}): Promise<RecordingBackend> {
+export async function startRecordingBackend(routes: Record<string, Responder> = {}, host = '127.0.0.1'): Promise<RecordingBackend> {
   const table = new Map<string, Responder>(Object.entries(routes));
   let connections: RecordedConnection[] = [];
   let all: RecordedRequest[] = [];
@@ -138,11 +138,11 @@ export async function startRecordingBackend(routes: Record<string, Responder> = 
     });
   });
   server.maxConnections = 10_000;
-  const port = await listenOn(server);
+  const port = await listenOn(server, host);
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
-    hostPort: `127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
+    hostPort: `${host}:${port}`,
     get connections() {
       return connections;
     },
