@@ -171,6 +171,13 @@ describe('#17 purges are bounded', () => {
     assert.equal((await visit(stack.url, '/tagged-b', { host: HOST })).headers['x-cache'], 'HIT');
   });
 
+  it('#17 purge tags: the cap counts distinct tags (one tag repeated 300 times is one tag): 200', async () => {
+    await storedHit('/tagged-e');
+    const r = await purge('/', [`Surrogate-Key: ${Array(300).fill('t1').join(' ')}`]);
+    assert.equal(r.status, 200);
+    assert.equal((await visit(stack.url, '/tagged-e', { host: HOST })).headers['x-cache'], 'MISS', 'invalidated');
+  });
+
   it('#17 purge tags: 256 tags are still honoured (200, the tagged entry invalidated)', async () => {
     await storedHit('/tagged-c');
     const r = await purge('/', [`Surrogate-Key: t1 ${tags(255).join(' ')}`]);

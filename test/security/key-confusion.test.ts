@@ -109,3 +109,25 @@ describe('already handled: absolute-form targets (regression)', () => {
     assert.ok(!innocent.body.toString().includes('evil.example/abs'), 'no page keyed from the other authority');
   });
 });
+
+describe('already handled: limits and hashed keys (regressions)', () => {
+  it('#12 regression: a 9,000-byte target gets 414 and a 20 KB header 431; neither reaches the backend', async () => {
+    const long = await rawRequest(stack.mf.port, req('GET', '/' + 'a'.repeat(9000), [`Host: ${HOST}`]), { timeoutMs: 2000 });
+    assert.equal(long.responses[0]?.status, 414);
+    const fat = await rawRequest(stack.mf.port, req('GET', '/fat', [`Host: ${HOST}`, `X-Fat: ${'b'.repeat(20_000)}`]), { timeoutMs: 2000 });
+    assert.ok(fat.responses[0]?.status === 431 || (fat.responses[0] === undefined && fat.closed), `got ${fat.responses[0]?.status}`);
+    await sleep(100);
+    assert.deepEqual(backend.requests().map((q) => q.target.slice(0, 20)), []);
+  });
+
+  it('#12 regression: memcached protocol text in a URL is only key material (keys are hashed)', async () => {
+    await visit(stack.url, '/keep-me', { host: HOST });
+    await stack.mf.settled();
+    const evil = '/k?x=%0D%0Aflush_all%0D%0Aset%20a%200%200%201%0D%0A';
+    const first = await visit(stack.url, evil, { host: HOST });
+    assert.equal(first.status, 200);
+    await stack.mf.settled();
+    assert.equal((await visit(stack.url, evil, { host: HOST })).headers['x-cache'], 'HIT');
+    assert.equal((await visit(stack.url, '/keep-me', { host: HOST })).headers['x-cache'], 'HIT', 'nothing flushed');
+  });
+});

@@ -125,3 +125,11 @@ describe('#14 a changed coding has a weak ETag', () => {
     assert.equal(r.status, 304);
   });
 });
+
+describe('already handled: multi-range (regression)', () => {
+  it('#14 regression: a multi-range request on a hit is answered 200 whole (ignored), never a spliced body', async () => {
+    const r = await visit(stack.url, '/doc', { host: HOST, range: 'bytes=0-1,5-6' });
+    assert.equal(r.status, 200);
+    assert.ok(r.body.equals(TEXT));
+  });
+});
