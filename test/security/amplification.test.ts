@@ -137,7 +137,7 @@ describe('#4 gzip bombs', () => {
     }
     await bombs;
     // Found: 491 ms while 4 ran. Inflating in slices keeps each turn of the loop short.
-    assert.ok(worst < 150, `worst small-hit latency ${worst.toFixed(0)} ms while bombs inflate`);
+    assert.ok(worst < 250, `worst small-hit latency ${worst.toFixed(0)} ms while bombs inflate`);
   });
 });
 
@@ -195,7 +195,7 @@ describe('#17 purges are bounded', () => {
     const done = await big;
     assert.equal(hit.status, 200);
     // Found: a hit waited 1.25 s behind one purge of 2,700 tags.
-    assert.ok(ms < 150, `a hit took ${ms.toFixed(0)} ms behind a big purge`);
+    assert.ok(ms < 250, `a hit took ${ms.toFixed(0)} ms behind a big purge`);
     assert.equal(done.status, 400, 'refused');
   });
 });

@@ -144,7 +144,7 @@ describe('#16 a slow leader does not hold its waiters', () => {
     });
     leader.destroy();
     // Found: 4.6 s with backend.timeoutMs 5 s (the waiter was held until the leader's respond() returned).
-    assert.ok(firstByte < 1000, `the second visitor's first byte after ${firstByte.toFixed(0)} ms (backend.timeoutMs 5000)`);
+    assert.ok(firstByte < 1500, `the second visitor's first byte after ${firstByte.toFixed(0)} ms (backend.timeoutMs 5000)`);
   });
 });
 

@@ -35,7 +35,7 @@ beforeEach(async () => {
 });
 
 async function refused(hostLines: string[], path: string, what: string) {
-  const r = await rawRequest(stack.mf.port, req('GET', path, hostLines), { timeoutMs: 2000 });
+  const r = await rawRequest(stack.mf.port, req('GET', path, hostLines), { timeoutMs: 5000 });
   await sleep(100);
   assert.equal(r.responses[0]?.status, 400, `${what}: got ${r.responses[0]?.status ?? 'no answer'}`);
   assert.deepEqual(backend.requests().map((q) => `${q.target} Host: ${q.header('host')}`), [], `${what}: no upstream request`);
@@ -53,7 +53,7 @@ describe('#12 a Host with a / collides with a path', () => {
 
   it('#12 key confusion: even when the odd Host is answered, it is never stored under the victim\'s key', async () => {
     // Whatever happens to the attack, what matters is the next visitor of the victim's URL.
-    await rawRequest(stack.mf.port, req('GET', '/baz', ['Host: victim.test/qux']), { timeoutMs: 2000 });
+    await rawRequest(stack.mf.port, req('GET', '/baz', ['Host: victim.test/qux']), { timeoutMs: 5000 });
     await stack.mf.settled();
     const innocent = await visit(stack.url, '/qux/baz', { host: HOST });
     assert.ok(innocent.body.toString().startsWith('GET /qux/baz\n'), `the visitor of /qux/baz got: ${innocent.body.toString().split('\n')[0]}`);
@@ -91,7 +91,7 @@ describe('#12 Host is a host: anything else gets 400 and reaches no upstream', (
   it('#12 valid Hosts still pass: reg-name with port, IPv4, bracketed IPv6', async () => {
     for (const host of ['victim.test:8080', '127.0.0.1', '[::1]:8080', 'Victim.Test']) {
       backend.reset();
-      const r = await rawRequest(stack.mf.port, req('GET', '/h12ok', [`Host: ${host}`]), { timeoutMs: 2000 });
+      const r = await rawRequest(stack.mf.port, req('GET', '/h12ok', [`Host: ${host}`]), { timeoutMs: 5000 });
       assert.equal(r.responses[0]?.status, 200, `Host ${host}`);
     }
   });
@@ -99,7 +99,7 @@ describe('#12 Host is a host: anything else gets 400 and reaches no upstream', (
 
 describe('already handled: absolute-form targets (regression)', () => {
   it('#12 regression: an absolute-form target for another authority does not poison the Host\'s page', async () => {
-    await rawRequest(stack.mf.port, req('GET', 'http://evil.example/abs', [`Host: ${HOST}`]), { timeoutMs: 2000 });
+    await rawRequest(stack.mf.port, req('GET', 'http://evil.example/abs', [`Host: ${HOST}`]), { timeoutMs: 5000 });
     await stack.mf.settled();
     for (const q of backend.requests()) {
       assert.ok(q.target.startsWith('/'), `origin-form upstream, got ${q.target}`);
@@ -112,9 +112,9 @@ describe('already handled: absolute-form targets (regression)', () => {
 
 describe('already handled: limits and hashed keys (regressions)', () => {
   it('#12 regression: a 9,000-byte target gets 414 and a 20 KB header 431; neither reaches the backend', async () => {
-    const long = await rawRequest(stack.mf.port, req('GET', '/' + 'a'.repeat(9000), [`Host: ${HOST}`]), { timeoutMs: 2000 });
+    const long = await rawRequest(stack.mf.port, req('GET', '/' + 'a'.repeat(9000), [`Host: ${HOST}`]), { timeoutMs: 5000 });
     assert.equal(long.responses[0]?.status, 414);
-    const fat = await rawRequest(stack.mf.port, req('GET', '/fat', [`Host: ${HOST}`, `X-Fat: ${'b'.repeat(20_000)}`]), { timeoutMs: 2000 });
+    const fat = await rawRequest(stack.mf.port, req('GET', '/fat', [`Host: ${HOST}`, `X-Fat: ${'b'.repeat(20_000)}`]), { timeoutMs: 5000 });
     assert.ok(fat.responses[0]?.status === 431 || (fat.responses[0] === undefined && fat.closed), `got ${fat.responses[0]?.status}`);
     await sleep(100);
     assert.deepEqual(backend.requests().map((q) => q.target.slice(0, 20)), []);

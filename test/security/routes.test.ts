@@ -101,7 +101,7 @@ describe('#5 substituted paths stay in their template', () => {
   ];
   for (const path of escapes) {
     it(`#5 route escape: ${path} gets 400 and the file server is asked nothing`, async () => {
-      const r = await rawRequest(stack.mf.port, req('GET', path, [`Host: ${HOST}`]), { timeoutMs: 2000 });
+      const r = await rawRequest(stack.mf.port, req('GET', path, [`Host: ${HOST}`]), { timeoutMs: 5000 });
       await sleep(100);
       assert.equal(r.responses[0]?.status, 400, `got ${r.responses[0]?.status}; file server saw: ${files.requests().map((q) => q.target).join(' | ')}`);
       assert.deepEqual(files.requests().map((q) => q.target), []);
@@ -110,14 +110,14 @@ describe('#5 substituted paths stay in their template', () => {
   }
 
   it('#5 route escape: a mogile key with a dot-dot segment gets 400 and the tracker is asked nothing', async () => {
-    const r = await rawRequest(stack.mf.port, req('GET', '/media/%2e%2e/secret.jpg', [`Host: ${HOST}`]), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('GET', '/media/%2e%2e/secret.jpg', [`Host: ${HOST}`]), { timeoutMs: 5000 });
     await sleep(100);
     assert.equal(r.responses[0]?.status, 400);
     assert.equal(tracker.queries(), 0);
   });
 
   it('#5 route escape: a clean path still goes where the template says', async () => {
-    const r = await rawRequest(stack.mf.port, req('GET', '/dl/sub/file.txt?v=1', [`Host: ${HOST}`]), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('GET', '/dl/sub/file.txt?v=1', [`Host: ${HOST}`]), { timeoutMs: 5000 });
     assert.equal(r.responses[0]?.status, 200);
     assert.ok(files.requests().some((q) => q.target.startsWith('/files/sub/file.txt')), `asked: ${files.requests().map((q) => q.target).join(' | ')}`);
   });

@@ -90,7 +90,7 @@ function upstreamRequests(): string[] {
 
 /** 400, and not a byte of it upstream; then the next visitor of the backend gets its own page. */
 async function assertRefused(method: string, path: string, headers: string[], body: string, server = port()): Promise<void> {
-  const r = await rawRequest(server, req(method, path, [`Host: ${HOST}`, ...headers], body), { methods: [method], timeoutMs: 2000 });
+  const r = await rawRequest(server, req(method, path, [`Host: ${HOST}`, ...headers], body), { methods: [method], timeoutMs: 5000 });
   await sleep(QUIET_MS);
   const status = r.responses[0]?.status;
   assert.equal(status, 400, `${method} ${path} with a body: got ${status ?? 'no answer'}; upstream saw: ${upstreamRequests().join(' | ')}`);
@@ -131,7 +131,7 @@ describe('#1 smuggling: a body on GET/HEAD/OPTIONS/DELETE is refused, per method
     backend.on('/account', () => ({ status: 200, headers: { 'Content-Type': 'text/html', 'Cache-Control': 'private' }, body: 'ALICE ACCOUNT PAGE', delayMs: 100 }));
     const attack = req('GET', '/poison-a', [`Host: ${HOST}`, 'Transfer-Encoding: chunked'], chunkedBody(hidden('poison')));
     const [atk] = await Promise.all([
-      rawRequest(port(), attack, { timeoutMs: 2000 }),
+      rawRequest(port(), attack, { timeoutMs: 5000 }),
       visit(stack.url, '/account', { host: HOST, cookie: 'PHPSESSID=alice' }),
     ]);
     assert.equal(atk.responses[0]?.status, 400);
@@ -171,7 +171,7 @@ describe('#1 smuggling: GET with a chunked body, per route', () => {
 describe('#1 smuggling: POST bodies are framed by memfront', () => {
   it('#1 smuggling: POST with chunked body reaches the backend as exactly one framed request; the next request on that connection is the next client\'s', async () => {
     const payload = `field=1&${hidden('post')}`;
-    const r = await rawRequest(port(), req('POST', '/form', [`Host: ${HOST}`, 'Transfer-Encoding: chunked', 'Content-Type: text/plain'], chunkedBody(payload)), { timeoutMs: 2000 });
+    const r = await rawRequest(port(), req('POST', '/form', [`Host: ${HOST}`, 'Transfer-Encoding: chunked', 'Content-Type: text/plain'], chunkedBody(payload)), { timeoutMs: 5000 });
     assert.equal(r.responses[0]?.status, 200);
     const next = await visit(stack.url, '/after-post', { host: HOST });
     assert.ok(next.body.toString().startsWith('GET /after-post\n'), 'the next visitor got its own page');
@@ -187,7 +187,7 @@ describe('#1 smuggling: POST bodies are framed by memfront', () => {
 
   it('#1 smuggling: POST with Content-Length body is framed with the same length', async () => {
     const payload = `a=1&${hidden('post-cl')}`;
-    const r = await rawRequest(port(), req('POST', '/form-cl', [`Host: ${HOST}`, `Content-Length: ${payload.length}`], payload), { timeoutMs: 2000 });
+    const r = await rawRequest(port(), req('POST', '/form-cl', [`Host: ${HOST}`, `Content-Length: ${payload.length}`], payload), { timeoutMs: 5000 });
     assert.equal(r.responses[0]?.status, 200);
     await assertNextVisitorGetsOwnPage();
     const post = backend.requests().find((q) => q.method === 'POST')!;
@@ -199,7 +199,7 @@ describe('#1 smuggling: POST bodies are framed by memfront', () => {
 describe('already handled: ambiguous framing is refused at the door (regressions)', () => {
   async function refusedOrClosed(bytes: string, what: string) {
     for (const u of upstreams()) u.reset();
-    const r = await rawRequest(port(), bytes, { timeoutMs: 2000 });
+    const r = await rawRequest(port(), bytes, { timeoutMs: 5000 });
     await sleep(QUIET_MS);
     const status = r.responses[0]?.status;
     assert.ok(status === 400 || (status === undefined && r.closed), `${what}: 400 or closed, got ${status}`);

@@ -132,7 +132,7 @@ function assertNoneOf(r: RecordedRequest, where: string) {
 
 describe('#3 unkeyed headers never reach any upstream', () => {
   it('#3 unkeyed headers: X-Forwarded-Scheme/-Ssl/-Port/-Prefix/-Server, X-Host and the method overrides do not reach the backend', async () => {
-    const r = await rawRequest(stack.mf.port, req('GET', '/h3', [`Host: ${HOST}`, ...attackHeaders()]), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('GET', '/h3', [`Host: ${HOST}`, ...attackHeaders()]), { timeoutMs: 5000 });
     assert.equal(r.responses[0]?.status, 200);
     assertNoneOf(only(backend, '/h3'), 'the backend');
     await stack.mf.settled();
@@ -143,14 +143,14 @@ describe('#3 unkeyed headers never reach any upstream', () => {
   for (const h of FORBIDDEN) {
     it(`#3 unkeyed headers: ${h} from a trusted proxy does not reach the backend either`, async () => {
       const path = `/h3t-${h.toLowerCase()}`;
-      const r = await rawRequest(trusted.mf.port, req('GET', path, [`Host: ${HOST}`, `${h}: evil`]), { timeoutMs: 2000 });
+      const r = await rawRequest(trusted.mf.port, req('GET', path, [`Host: ${HOST}`, `${h}: evil`]), { timeoutMs: 5000 });
       assert.equal(r.responses[0]?.status, 200);
       assert.equal(only(backend, path).header(h), undefined, `${h} reached the backend`);
     });
   }
 
   it('#3 unkeyed headers: not on a bypassed request (POST) either', async () => {
-    const r = await rawRequest(stack.mf.port, req('POST', '/h3post', [`Host: ${HOST}`, 'Content-Length: 0', ...attackHeaders()]), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('POST', '/h3post', [`Host: ${HOST}`, 'Content-Length: 0', ...attackHeaders()]), { timeoutMs: 5000 });
     assert.equal(r.responses[0]?.status, 200);
     const seen = backend.requests().find((q) => q.target === '/h3post');
     assert.ok(seen);
@@ -158,14 +158,14 @@ describe('#3 unkeyed headers never reach any upstream', () => {
   });
 
   it('#3 unkeyed headers: not to an X-Reproxy-Service target', async () => {
-    const r = await rawRequest(stack.mf.port, req('GET', '/svc/x', [`Host: ${HOST}`, ...attackHeaders()]), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('GET', '/svc/x', [`Host: ${HOST}`, ...attackHeaders()]), { timeoutMs: 5000 });
     assert.ok(r.responses[0], 'answered');
     assert.ok(svc.requests().length >= 1, 'the service was asked');
     for (const q of svc.requests()) assertNoneOf(q, 'the reproxy service');
   });
 
   it('#3 unkeyed headers: not to a static server', async () => {
-    const r = await rawRequest(stack.mf.port, req('GET', '/assets/h3.css', [`Host: ${HOST}`, ...attackHeaders()]), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('GET', '/assets/h3.css', [`Host: ${HOST}`, ...attackHeaders()]), { timeoutMs: 5000 });
     assert.ok(r.responses[0], 'answered');
     assert.ok(statics.requests().length >= 1, 'the static server was asked');
     for (const q of statics.requests()) assertNoneOf(q, 'the static server');
@@ -189,7 +189,7 @@ describe('already handled: forwarding headers are memfront\'s (regressions)', ()
   });
 
   it('#3 regression: headers named in Connection are not forwarded', async () => {
-    const r = await rawRequest(stack.mf.port, req('GET', '/h3conn', [`Host: ${HOST}`, 'Connection: keep-alive, X-Secret', 'X-Secret: evil']), { timeoutMs: 2000 });
+    const r = await rawRequest(stack.mf.port, req('GET', '/h3conn', [`Host: ${HOST}`, 'Connection: keep-alive, X-Secret', 'X-Secret: evil']), { timeoutMs: 5000 });
     assert.equal(r.responses[0]?.status, 200);
     assert.equal(only(backend, '/h3conn').header('x-secret'), undefined);
   });
