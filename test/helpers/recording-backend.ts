@@ -435,7 +435,7 @@ export function req(method: string, target: string, headers: Array<string>, body
  * piece, with backpressure, so the fake holds nothing. `chunked`: framed as chunks (the head
  * must then say Transfer-Encoding: chunked); else raw bytes (Content-Length in the head).
  */
-export function streamBody(total: number, o: { chunked?: boolean; piece?: Buffer } = {}): (socket: net.Socket, done: () => void) => void {
+export function streamBody(total: number, o: { chunked?: boolean; piece?: Buffer; onWrite?: (bytes: number) => void } = {}): (socket: net.Socket, done: () => void) => void {
   const piece = o.piece ?? Buffer.alloc(64 * 1024, 'x');
   return (socket, done) => {
     let left = total;
@@ -457,6 +457,7 @@ export function streamBody(total: number, o: { chunked?: boolean; piece?: Buffer
           socket.write(bytes);
           ok = socket.write('\r\n');
         } else ok = socket.write(bytes);
+        o.onWrite?.(n);
         if (!ok) return void socket.once('drain', pump);
       }
       if (socket.destroyed) return finish();
