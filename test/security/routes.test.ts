@@ -13,6 +13,8 @@ import { sleep, visit } from '../helpers/security.js';
 const HOST = 'victim.test';
 const MB = 1024 * 1024;
 const BIG = Buffer.alloc(2 * MB, 'b');
+/** Large enough that storing it (in chunks) takes a while after the answer was sent. */
+const BIGGER = Buffer.alloc(12 * MB, 'c');
 
 let mc: MemcachedProcess;
 let backend: RecordingBackend;
@@ -44,12 +46,12 @@ before(async () => {
     startRecordingBackend(),
   ]);
   [files2, trap2] = await Promise.all([startRecordingBackend({}, '127.0.0.2'), startRecordingBackend({}, '127.0.0.2')]);
-  const big = (delayMs: number) => (): Reply => ({ status: 200, delayMs, headers: { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'public, max-age=300' }, body: BIG });
+  const big = (delayMs: number, body = BIG) => (): Reply => ({ status: 200, delayMs, headers: { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'public, max-age=300' }, body });
   backend = await startRecordingBackend({
     '/svc/x': () => ({ status: 200, headers: { 'X-Reproxy-Service': 'images', 'Content-Type': 'text/plain' }, body: '' }),
     '/xr': () => ({ status: 200, headers: { 'X-Reproxy-URL': `${files2.url}/files/xr.txt`, 'Content-Type': 'text/plain' }, body: '' }),
     '/offload/concurrent.bin': big(300),
-    '/offload/after.bin': big(0),
+    '/offload/after.bin': big(0, BIGGER),
     '/offload/head.bin': big(300),
   });
   tracker = await FakeTracker.start();
