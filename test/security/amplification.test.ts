@@ -22,6 +22,8 @@ const BOMB = zlib.gzipSync(Buffer.alloc(BOMB_SIZE), { level: 9 });
 
 let mc: MemcachedProcess;
 let backend: RecordingBackend;
+/** A file server behind a reproxy route and a static route. */
+let files: RecordingBackend;
 let stack: Stack;
 let store: MemcachedStore;
 
@@ -40,10 +42,17 @@ before(async () => {
     '/bomb-rss': gzipped(BOMB),
     '/bomb-lag': gzipped(BOMB),
   });
+  files = await startRecordingBackend({ '/files/bomb.txt': gzipped(BOMB), '/static/bomb.txt': gzipped(BOMB) });
   stack = await startStack({
     backend: { url: backend.url, timeoutMs: 5000 },
     // maxObjectSize stays at its default, 1 MiB.
     cache: { memcached: { servers: [mc.address], timeoutMs: 1000 }, staleWhileRevalidate: 0, staleIfError: 0 },
+    reproxy: { enabled: true, allowedHosts: [] },
+    static: { servers: [files.url] },
+    routes: [
+      { match: '^/dl/(.*)$', to: 'reproxy', url: `${files.url}/files/$1` },
+      { match: '^/static/', to: 'static' },
+    ],
   });
   store = directStore(mc.address);
 });
@@ -52,6 +61,7 @@ after(async () => {
   await stack?.close();
   await store?.close();
   await backend?.close();
+  await files?.close();
   await mc?.stop();
 });
 
@@ -129,6 +139,21 @@ describe('#4 gzip bombs', () => {
     await stack.mf.settled();
     assert.equal(await store.get(keyOf(stack, HOST, '/bomb-identity-first')), null, 'nothing stored');
   });
+
+  for (const [route, path] of [
+    ['reproxy', '/dl/bomb.txt'],
+    ['static', '/static/bomb.txt'],
+  ]) {
+    it(`#4 gzip bomb: from a ${route} route, an answer inflating past maxObjectSize is not stored either`, async () => {
+      const first = await countingGet(path, { 'accept-encoding': 'gzip' });
+      assert.equal(first.status, 200);
+      await stack.mf.settled();
+      assert.equal(await store.get(keyOf(stack, HOST, path)), null, 'nothing stored');
+      const plain = await countingGet(path);
+      assert.equal(plain.status, 200);
+      assert.equal(plain.bytes, BOMB_SIZE, 'identity clients get the whole content');
+    });
+  }
 
   it('#4 gzip bomb: a small hit is not held up while identity clients inflate bombs', async () => {
     await countingGet('/bomb-lag', { 'accept-encoding': 'gzip' });

@@ -20,6 +20,8 @@ for (let i = 0; i < FILE.length; i += 4) FILE.writeUInt32BE(i, i);
 
 let mc: MemcachedProcess;
 let backend: RecordingBackend;
+/** A static server, answering broken gzip too. */
+let statics: RecordingBackend;
 let stack: Stack;
 let store: MemcachedStore;
 
@@ -51,7 +53,12 @@ before(async () => {
     '/big/evicted-last.bin': () => ({ status: 200, headers: { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'public, max-age=300' }, body: FILE }),
     '/big/evicted-range.bin': () => ({ status: 200, headers: { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'public, max-age=300' }, body: FILE }),
   });
+  statics = await startRecordingBackend({
+    '/static/plain-as-gzip.css': () => ({ status: 200, headers: { 'Content-Type': 'text/css', 'Cache-Control': 'public, max-age=300', 'Content-Encoding': 'gzip' }, body: PAGE }),
+  });
   stack = await startStack({
+    static: { servers: [statics.url] },
+    routes: [{ match: '^/static/', to: 'static' }],
     backend: { url: backend.url, timeoutMs: 3000 },
     cache: { memcached: { servers: [mc.address], timeoutMs: 1000 }, maxObjectSize: 16 * MB, staleWhileRevalidate: 0, staleIfError: 0 },
   });
@@ -62,6 +69,7 @@ after(async () => {
   await stack?.close();
   await store?.close();
   await backend?.close();
+  await statics?.close();
   await mc?.stop();
 });
 
@@ -94,6 +102,17 @@ describe('#13 a backend\'s broken gzip is never stored', () => {
       }
     });
   }
+
+  it('#13 broken gzip: from a static route, plain bytes labelled gzip are not stored; identity clients get no 500', async () => {
+    const path = '/static/plain-as-gzip.css';
+    const first = await visit(stack.url, path, { host: HOST, 'accept-encoding': 'gzip' });
+    assert.equal(first.status, 200);
+    await stack.mf.settled();
+    assert.equal(await store.get(keyOf(stack, HOST, path)), null, 'nothing stored');
+    const next = await visit(stack.url, path, { host: HOST });
+    assert.notEqual(next.status, 500);
+    assert.notEqual(next.headers['x-cache'], 'HIT');
+  });
 
   it('#13 broken gzip: two Content-Encoding fields (gzip, br) are not stored', async () => {
     const first = await visit(stack.url, '/gz-br', { host: HOST, 'accept-encoding': 'gzip, br' });
