@@ -63,13 +63,17 @@ export interface RecordingBackend {
   /** "127.0.0.1:port" */
   hostPort: string;
   connections: RecordedConnection[];
-  /** Every parsed request, in arrival order across connections. */
+  /** Every parsed request since the last reset(), in arrival order across connections. */
   requests(): RecordedRequest[];
-  /** Every byte received, all connections concatenated (latin1 text). */
+  /** Every byte received since the last reset(), all connections concatenated (latin1 text). */
   allBytes(): string;
   /** The responder for requests whose path (without query) is `path`; `*` is the fallback. */
   on(path: string, r: Responder): void;
-  /** Forget what was recorded (connections stay open). */
+  /**
+   * Start recording afresh. Connections stay open: one that was open before and carries bytes
+   * afterwards (a pooled keep-alive connection) is listed again, with only its new bytes in
+   * allBytes(); its `raw` and `requests` keep everything, so positions on it stay meaningful.
+   */
   reset(): void;
   close(): Promise<void>;
 }
@@ -84,7 +88,8 @@ export function reflect(extra: Record<string, string | number> = {}): Responder 
 
 export async function startRecordingBackend(routes: Record<string, Responder> = {}, host = '127.0.0.1'): Promise<RecordingBackend> {
   const table = new Map<string, Responder>(Object.entries(routes));
-  let connections: RecordedConnection[] = [];
+  /** Every connection ever, with where its bytes stood at the last reset and whether it has been used since. */
+  const everyConn: Array<{ conn: RecordedConnection; mark: number; active: boolean }> = [];
   let all: RecordedRequest[] = [];
   let ids = 0;
   const sockets = new Set<net.Socket>();
@@ -94,7 +99,8 @@ export async function startRecordingBackend(routes: Record<string, Responder> = 
     socket.setNoDelay(true);
     socket.on('error', () => {});
     const conn: RecordedConnection = { id: ++ids, raw: Buffer.alloc(0), requests: [], closed: false, socket };
-    connections.push(conn);
+    const slot = { conn, mark: 0, active: true };
+    everyConn.push(slot);
     let pending = Buffer.alloc(0);
     let queue: Promise<void> = Promise.resolve();
     let dead = false;
@@ -104,6 +110,7 @@ export async function startRecordingBackend(routes: Record<string, Responder> = 
     });
     socket.on('data', (d: Buffer) => {
       conn.raw = Buffer.concat([conn.raw, d]);
+      slot.active = true;
       pending = Buffer.concat([pending, d]);
       for (;;) {
         const parsed = parseRequest(pending);
@@ -144,13 +151,20 @@ export async function startRecordingBackend(routes: Record<string, Responder> = 
     url: `http://${host}:${port}`,
     hostPort: `${host}:${port}`,
     get connections() {
-      return connections;
+      return everyConn.filter((c) => c.active).map((c) => c.conn);
     },
     requests: () => all,
-    allBytes: () => connections.map((c) => c.raw.toString('latin1')).join(''),
+    allBytes: () =>
+      everyConn
+        .filter((c) => c.active)
+        .map((c) => c.conn.raw.toString('latin1', c.mark))
+        .join(''),
     on: (path, r) => void table.set(path, r),
     reset: () => {
-      connections = [];
+      for (const c of everyConn) {
+        c.mark = c.conn.raw.length;
+        c.active = false;
+      }
       all = [];
     },
     close: () =>
