@@ -137,16 +137,24 @@ export class Fetcher {
     res.once('close', () => {
       if (res.writableFinished) return;
       clientGone = true;
+      // A fetch the cache wants outlives its client (answer-stream.ts stops it once the
+      // answer turns out not to be storable; the backend's timeouts and maxObjectSize bound
+      // it): the entry is stored and the waiters get it, instead of each abort costing one
+      // more backend request.
+      if (o.store) return;
       if (upstream) upstream.abort();
       else this.upstream.cancel(req);
     });
     this.env.metrics.backendRequests.inc({ route: ctx.route });
     try {
-      upstream = this.fromBase(await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined }), ctx.route);
+      upstream = this.fromBase(
+        await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined }),
+        ctx.route,
+      );
     } catch (err) {
       return this.failed(ctx, o, err);
     }
-    if (clientGone) {
+    if (clientGone && !o.store) {
       upstream.abort();
       return { kind: 'failed', bytes: 0, detail: 'client-gone' };
     }
