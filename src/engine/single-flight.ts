@@ -33,8 +33,9 @@ export class SingleFlight<T> {
 
   /** Runs fn as the leader for `key`; later callers of joinable(key) get its result. */
   lead(key: string, fn: (token: FlightToken<T>) => Promise<T>): Promise<T> {
-    let settle!: (v: T | Promise<T>) => void;
-    const shared = new Promise<T>((resolve) => (settle = resolve));
+    let settle!: (v: T) => void;
+    let fail!: (err: unknown) => void;
+    const shared = new Promise<T>((resolve, reject) => ((settle = resolve), (fail = reject)));
     // A failure nobody joined must not surface as unhandled.
     shared.catch(() => {});
     const token = {
@@ -48,8 +49,9 @@ export class SingleFlight<T> {
     const promise = fn(token).finally(() => {
       if (this.inFlight.get(key) === flight) this.inFlight.delete(key);
     });
-    // Settling an already settled promise does nothing: a release stays what waiters got.
-    settle(promise);
+    // Once released, what the leader ends with no longer reaches the waiters (a promise
+    // settles once).
+    promise.then(settle, fail);
     return promise;
   }
 
