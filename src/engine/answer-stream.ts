@@ -36,9 +36,10 @@ export interface AnswerOptions {
 }
 
 /**
- * What memfront holds, at most, of an answer it is not keeping for the cache while the
- * client has not taken it; past it the backend is read no further until the client catches
- * up (nginx keeps about this much per request: proxy_buffers).
+ * What memfront holds, at most (plus the one chunk that crossed it), of an answer it is not
+ * keeping for the cache while the client has not taken it; past it the backend is read no
+ * further until the client catches up. The same order as nginx's proxy_buffers (64 KB by
+ * default), and fixed: it does not follow maxObjectSize.
  */
 export const SEND_BUFFER = 256 * 1024;
 

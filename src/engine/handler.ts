@@ -12,6 +12,8 @@
 //            │    └─► in chunks, a chunk gone before the answer began ─► miss (alone)
 //            ├──► busy (this process already fetches the key: wait for it) ──► done
 //            │          └─ its answer not shareable / it failed / too slow ──► miss
+//            │             (told at the leader's headers, or once its body passes
+//            │              maxObjectSize: never after the leader's client)
 //            └──► miss ──► lease (memcached `add`: one fetch across processes)
 //                           ├─ won (or no memcached) ─► fetch(store: yes, conditional
 //                           │                          when an expired entry is held) ─► done
