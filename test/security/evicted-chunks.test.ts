@@ -15,6 +15,7 @@ import { cacheKey } from '../../src/policy/cache-key.js';
 import { compileGlobs } from '../../src/policy/glob.js';
 import { MemcachedStore } from '../../src/store/memcached-store.js';
 import { MetaCasClient } from '../../src/store/meta-cas.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { decodeEntry } from '../../src/store/entry-codec.js';
 import { chunkKey, chunkSizeFor } from '../../src/store/chunked-entry.js';
 
@@ -136,6 +137,13 @@ describe('#10 the presence check: memcached meta protocol', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('#10 the memory store answers it too (it evicts items one by one as well)', async () => {
+    const mem = new MemoryStore({ maxBytes: 1 << 20 });
+    await mem.set('a', Buffer.from('x'), 60);
+    await mem.set('c', Buffer.from('x'), 60);
+    assert.deepEqual(await mem.present(['a', 'b', 'c']), [true, false, true]);
   });
 
   it('#10 a server without meta commands cannot tell: undefined, and reads decide as before', async () => {
