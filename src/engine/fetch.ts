@@ -132,6 +132,10 @@ export class Fetcher {
     const validators = o.store && ctx.staleEntry ? revalidationHeaders(ctx.staleEntry) : {};
     const conditional = Object.keys(validators).length > 0;
     Object.assign(headers, validators);
+    // Gone before anything was sent upstream: the request cannot be proxied any more (its
+    // stream is destroyed, so the upstream request would never be finished and would wait
+    // out backend.timeoutMs). A waiter on this flight fetches instead.
+    if (res.destroyed) return { kind: 'failed', bytes: 0, detail: 'client-gone' };
     let upstream: UpstreamResponse | undefined;
     let clientGone = false;
     res.once('close', () => {

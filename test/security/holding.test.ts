@@ -302,15 +302,16 @@ describe('#16 and #19: leaders and their waiters', () => {
   });
 
   it('#19 leaders that go away do not cancel the fetch the cache wants: one backend request, stored, the next visitor hits', async () => {
-    // Five visitors in a row, each gone before the answer is (the first mid-body, the
-    // others while waiting on it).
+    // Five visitors in a row, each gone before the answer is (the first once its request
+    // reached the backend, the others while waiting on it).
     for (let i = 0; i < 5; i++) {
       const c = nonReader(stack.url, '/slow-storable');
       c.socket.resume();
-      await sleep(i === 0 ? 150 : 40);
+      if (i === 0) await until(() => slowLog.length === 1, 3000, 'the first request at the backend');
+      await sleep(i === 0 ? 100 : 40);
       c.socket.destroy();
     }
-    await until(() => slowLog.length > 0 && slowLog[0].closed, 3000, 'the backend answer to end');
+    await until(() => slowLog[0].closed, 5000, 'the backend answer to end');
     assert.equal(slowLog[0].finished, true, 'the backend answer was read to its end');
     // Its end reaches memfront a moment after the backend let go of it; then it is stored.
     const key = cacheKey({ method: 'GET', scheme: 'http', host: HOST, url: '/slow-storable' }, { keyPrefix: 'mf1:', ignoreQueryParam: compileGlobs(stack.config.cache.ignoreQueryParams) });
