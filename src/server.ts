@@ -30,6 +30,7 @@ import { fileRouteAdapters } from './engine/file-routes.js';
 import { MogileRoute } from './engine/mogile-route.js';
 import { StaticRoute } from './engine/static-route.js';
 import { Engine } from './engine/handler.js';
+import { limitSendStall, stillSending } from './send-timeout.js';
 
 export { VERSION } from './admin/version.js';
 
@@ -204,8 +205,13 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
   // under a request, and the old pipeline knows when it has nothing left to do.
   const onRequest: http.RequestListener = (req, res) => {
     const p = current;
-    // Answered in full already (an L1 hit): nothing stays in flight.
-    if (p.engine.hitNow(req, res)) return;
+    // Answered in full already (an L1 hit): nothing stays in flight, though its bytes may
+    // still wait on the client.
+    if (p.engine.hitNow(req, res)) {
+      if (stillSending(res)) limitSendStall(res, p.cfg.sendTimeoutMs);
+      return;
+    }
+    limitSendStall(res, p.cfg.sendTimeoutMs);
     p.inFlight++;
     metrics.requestsInFlight++;
     res.once('close', () => {

@@ -313,6 +313,7 @@ const declared: convict.Schema<LoadedConfig> = {
   workers: key('mf-count', 1, 'Processes sharing the port; 0 = one per core.'),
   trustedProxies: key('mf-cidrs', [] as string[], 'CIDRs whose X-Forwarded-For is kept and appended to (and whose X-Forwarded-Proto/-Host are kept).'),
   shutdownGraceMs: key('mf-count', 10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish (ms).'),
+  sendTimeoutMs: key('mf-positive', 60000, 'A client that accepts no bytes of its answer for this long is disconnected (ms).'),
   backend: {
     url: key('mf-http-url', 'http://127.0.0.1:8081', 'The CMS backend that misses are proxied to.'),
     timeoutMs: key('mf-positive', 30000, 'How long to wait for the backend\'s headers, and for each gap between body bytes (ms).'),

@@ -24,6 +24,8 @@ export interface Config {
   workers: number;
   trustedProxies: string[];
   shutdownGraceMs: number;
+  /** A client that accepts no bytes of its answer for this long is disconnected (ms). */
+  sendTimeoutMs: number;
   backend: { url: string; timeoutMs: number };
   cache: {
     enabled: boolean;

@@ -2,6 +2,12 @@
 // streamed to the client while it is collected for the cache (or read whole first when the
 // client's conditions must be applied from the entry), and the entry stored once it is whole.
 // A body that does not arrive whole is never stored and the client's answer is cut off.
+//
+// Memory (contract: "Slow clients cost bounded memory"): while an answer may still be stored
+// it is read at the backend's pace, whatever the client's (it is held whole for the entry
+// anyway, at most cache.maxObjectSize); once it may not, the client's pace sets the backend's,
+// and what waits for the client is at most SEND_BUFFER. Coalesced waiters are told the moment
+// it may not be stored, and a client that goes away does not end a fetch the cache wants.
 import { formatCacheStatus } from '../policy/cache-status.js';
 import type { StoreDecision } from '../policy/decide-store.js';
 import { responseHeadersFromRaw } from '../policy/forward-headers.js';
@@ -15,6 +21,7 @@ import type { FetchResult } from './fetch-result.js';
 import type { Ctx } from './handler.js';
 import { declaredLength, worthOffloading } from './offload.js';
 import { answerUnstored } from './unstored-answer.js';
+import { endingPast } from './read-within.js';
 
 export interface AnswerOptions {
   store: boolean;
@@ -29,7 +36,20 @@ export interface AnswerOptions {
   onHeaders?: (status: number, rawHeaders: string[]) => Promise<void>;
   /** Why the expired entry held for this request could not be served stale (its Cache-Status detail). */
   staleRefused?: string;
+  /**
+   * Told, at most once, the moment the answer is known not to be storable (at its headers,
+   * or when its body passes maxObjectSize), with what coalesced waiters should make of it.
+   */
+  unshareable?: (early: FetchResult) => void;
 }
+
+/**
+ * What memfront holds, at most (plus the one chunk that crossed it), of an answer it is not
+ * keeping for the cache while the client has not taken it; past it the backend is read no
+ * further until the client catches up. The same order as nginx's proxy_buffers (64 KB by
+ * default), and fixed: it does not follow maxObjectSize.
+ */
+export const SEND_BUFFER = 256 * 1024;
 
 export interface AnswerHooks {
   /** The 307 to an offload server (fetch.ts). */
@@ -54,10 +74,15 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   let decision: StoreDecision = { store: false, reason: 'status' };
   if (o.store) {
     decision = storeDecision(up, env.rules.store, now);
-    if (!decision.store) env.metrics.notStored.inc({ reason: decision.reason });
-    // Contract: over maxObjectSize (here by Content-Length) "any older entry for its key is
-    // deleted, so it is not served again, not even as stale".
-    if (!decision.store && decision.reason === 'too-large') env.writes.forget(ctx.key!);
+    if (!decision.store) {
+      env.metrics.notStored.inc({ reason: decision.reason });
+      // Contract: over maxObjectSize (here by Content-Length) "any older entry for its key is
+      // deleted, so it is not served again, not even as stale".
+      if (decision.reason === 'too-large') env.writes.forget(ctx.key!);
+      o.unshareable?.(unshared(up.status, decision.reason));
+      // Only a fetch the cache wanted outlives its client: this one is nobody's now.
+      if (res.destroyed) return clientGone(up, 0);
+    }
   }
   // Read as the headers arrive: a purge from here on moves the counters past what the entry
   // records. One sent after the backend made this answer but arriving before its headers is
@@ -79,7 +104,7 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   const needWhole =
     decision.store && (req.method === 'HEAD' || (knownLength && (CONDITIONAL.some((h) => req.headers[h] !== undefined) || gzipCoded(up.rawHeaders))));
   if (needWhole) {
-    const body = await collect(up, env.rules.store.maxObjectSize);
+    const body = await collect(endingPast(up, env.rules.store.maxObjectSize), env.rules.store.maxObjectSize);
     if (body === 'incomplete') return hooks.failed(ctx, new UpstreamError('MF_BACKEND_FAILED', 'backend body cut short'));
     if (body !== 'too-large') {
       const entry = await buildEntry(up, body, storeTtl, now, env.compressThreshold(), env.rules.store.maxObjectSize);
@@ -88,9 +113,11 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
       const bytes = await deliverEntry(req, res, entry, { xCache: 'MISS', cacheStatus, now });
       return { kind: 'stored', entry, bytes, saved };
     }
-    // A HEAD whose GET body grew past maxObjectSize: never ours to store; the headers answer it.
+    // A HEAD whose GET body grew past maxObjectSize (its transfer stopped there): never ours
+    // to store; the headers answer it.
     env.metrics.notStored.inc({ reason: 'too-large' });
     env.writes.forget(ctx.key!);
+    o.unshareable?.(unshared(up.status, 'too-large'));
     const flat: string[] = [];
     for (const [k, v] of responseHeadersFromRaw(up.rawHeaders)) flat.push(k, v);
     flat.push('X-Cache', o.xCache, 'Cache-Status', formatCacheStatus({ fwd: 'uri-miss', detail: 'too-large' }));
@@ -105,16 +132,31 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   res.writeHead(up.status, flat);
 
   const head = req.method === 'HEAD';
+  if (head && !decision.store) {
+    // A HEAD's answer is its headers: the body of the GET it was fetched with is not
+    // wanted, not even to the end of a body that never ends.
+    if (o.store) up.abort();
+    else up.body.resume();
+    res.end();
+    return { kind: up.status >= 500 ? 'failed' : 'not-shareable', bytes: 0, detail };
+  }
   const limit = env.rules.store.maxObjectSize;
   const chunks: Buffer[] = [];
   let collected = 0;
   let storing = decision.store;
   let sent = 0;
-  // Read at backend speed and feed the client from memory up to this much, so a slow
-  // client does not hold the backend connection; past it, backpressure.
-  const bufferLimit = Math.max(limit, 1 << 20);
   const whole = await new Promise<boolean>((resolve) => {
     const body = up.body;
+    let paused = false;
+    const resume = () => {
+      paused = false;
+      body.resume();
+    };
+    // Gone while the answer is not kept for the cache: nobody wants the rest of it.
+    const onClientGone = () => {
+      if (!storing) up.abort();
+    };
+    res.once('close', onClientGone);
     body.on('data', (chunk: Buffer) => {
       if (storing) {
         collected += chunk.length;
@@ -123,20 +165,28 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
           chunks.length = 0;
           // Found while it streams: the older entry must not outlive it either.
           env.writes.forget(ctx.key!);
+          o.unshareable?.(unshared(up.status, 'too-large'));
+          if (res.destroyed) return onClientGone();
         } else chunks.push(chunk);
       }
       if (head || res.destroyed) return;
       sent += chunk.length;
       res.write(chunk);
-      if (res.writableLength > bufferLimit) {
+      if (!storing && !paused && res.writableLength > SEND_BUFFER) {
+        paused = true;
         body.pause();
-        res.once('drain', () => body.resume());
+        res.once('drain', resume);
       }
     });
-    body.once('end', () => resolve(up.complete()));
-    body.once('error', () => resolve(false));
-    body.once('close', () => resolve(up.complete()));
+    const done = (ok: boolean) => {
+      res.off('close', onClientGone);
+      resolve(ok);
+    };
+    body.once('end', () => done(up.complete()));
+    body.once('error', () => done(false));
+    body.once('close', () => done(up.complete()));
   });
+  if (!whole && res.destroyed && !storing) return { kind: 'failed', bytes: sent, detail: 'client-gone' };
   if (!whole) {
     // A truncated page is never presented as complete: cut the connection.
     env.metrics.backendErrors.inc({ route: ctx.route, code: 'incomplete-body' });
@@ -162,4 +212,15 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   // A failing backend's answer is not a page others should be handed (coalescing treats
   // it as a failure: one waiter tries again).
   return { kind: up.status >= 500 ? 'failed' : 'not-shareable', bytes: sent, detail };
+}
+
+/** What coalesced waiters make of an answer that will not be stored: a failing backend's is a failure. */
+function unshared(status: number, reason: string): FetchResult {
+  return status >= 500 ? { kind: 'failed', bytes: 0, detail: reason } : { kind: 'not-shareable', bytes: 0, detail: reason };
+}
+
+/** The client left before an answer nobody else wants: the transfer is stopped. */
+function clientGone(up: UpstreamResponse, bytes: number): FetchResult {
+  up.abort();
+  return { kind: 'failed', bytes, detail: 'client-gone' };
 }

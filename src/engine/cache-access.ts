@@ -16,7 +16,7 @@ import { decodeEntry, encodeEntry, entryOf, isNewerEntry, isOlderEntry, type Ent
 import { decodeIndex, isIndex, type VariantIndex } from '../policy/vary.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
-import { EntryGone } from './chunks.js';
+import { checkChunksWith, EntryGone } from './chunks.js';
 import { Generations } from './tags.js';
 
 export type Lookup =
@@ -442,7 +442,31 @@ export class CacheAccess {
 
   private withReader(key: string, entry: Entry): Entry {
     const index = entry.chunks!;
-    return entryOf({ ...entry, readChunk: (i: number) => this.readChunk(key, index, i) });
+    const withReader = entryOf({ ...entry, readChunk: (i: number) => this.readChunk(key, index, i) });
+    if (this.store.present) checkChunksWith(withReader, (first, last) => this.chunksPresent(key, index, first, last));
+    return withReader;
+  }
+
+  /**
+   * Whether chunks first..last are all still there, asked without reading them (memcached's
+   * `mg` with no flags, pipelined). One gone: the index goes too, as when a read finds it
+   * missing. The store cannot tell, or fails: undefined, and the reads find out as before.
+   */
+  private async chunksPresent(key: string, index: ChunkIndex, first: number, last: number): Promise<boolean | undefined> {
+    const keys: string[] = [];
+    for (let i = first; i <= last; i++) keys.push(chunkKey(key, index.id, i));
+    let held: boolean[] | undefined;
+    try {
+      held = await this.store.present!(keys);
+    } catch (err) {
+      this.failed('present', err);
+      return undefined;
+    }
+    if (!held) return undefined;
+    const missing = held.indexOf(false);
+    if (missing < 0) return true;
+    await this.gone(key, index, first + missing);
+    return false;
   }
 
   private async readChunk(key: string, index: ChunkIndex, i: number): Promise<Buffer> {

@@ -139,25 +139,37 @@ export class Fetcher {
     const validators = o.store && ctx.staleEntry ? revalidationHeaders(ctx.staleEntry) : {};
     const conditional = Object.keys(validators).length > 0;
     Object.assign(headers, validators);
+    // Gone before anything was sent upstream: the request cannot be proxied any more (its
+    // stream is destroyed, so the upstream request would never be finished and would wait
+    // out backend.timeoutMs). A waiter on this flight fetches instead.
+    if (res.destroyed) return { kind: 'failed', bytes: 0, detail: 'client-gone' };
     let upstream: UpstreamResponse | undefined;
     let clientGone = false;
     res.once('close', () => {
       if (res.writableFinished) return;
       clientGone = true;
+      // A fetch the cache wants outlives its client (answer-stream.ts stops it once the
+      // answer turns out not to be storable; the backend's timeouts and maxObjectSize bound
+      // it): the entry is stored and the waiters get it, instead of each abort costing one
+      // more backend request.
+      if (o.store) return;
       if (upstream) upstream.abort();
       else this.upstream.cancel(req);
     });
     this.env.metrics.backendRequests.inc({ route: ctx.route });
     const asked = performance.now();
     try {
-      upstream = this.fromBase(await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined }), ctx.route);
+      upstream = this.fromBase(
+        await this.upstream.fetch({ req, res, route: ctx.route, headers, method: o.store && req.method === 'HEAD' ? 'GET' : undefined }),
+        ctx.route,
+      );
     } catch (err) {
       this.timed(ctx, asked);
       return this.failed(ctx, o, err);
     }
     this.timed(ctx, asked);
     if (o.onHeaders) await o.onHeaders(upstream.status, upstream.rawHeaders);
-    if (clientGone) {
+    if (clientGone && !o.store) {
       upstream.abort();
       return { kind: 'failed', bytes: 0, detail: 'client-gone' };
     }

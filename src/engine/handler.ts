@@ -12,6 +12,8 @@
 //            │    └─► in chunks, a chunk gone before the answer began ─► miss (alone)
 //            ├──► busy (this process already fetches the key: wait for it) ──► done
 //            │          └─ its answer not shareable / it failed / too slow ──► miss
+//            │             (told at the leader's headers, or once its body passes
+//            │              maxObjectSize: never after the leader's client)
 //            └──► miss ──► lease (memcached `add`: one fetch across processes)
 //                           ├─ won (or no memcached) ─► fetch(store: yes, conditional
 //                           │                          when an expired entry is held) ─► done
@@ -450,7 +452,7 @@ export class Engine {
     // Taken now: the request and its headers are gone by the time the refresh runs.
     const headers = this.d.fetcher.refreshHeaders(ctx);
     const path = ctx.req.url ?? '/';
-    const refresh = async (token: FlightToken): Promise<Flight> => {
+    const refresh = async (token: FlightToken<Flight>): Promise<Flight> => {
       const got = this.d.leases ? await this.d.leases.acquire(key) : ({ kind: 'unavailable' } as const);
       if (got.kind === 'busy' || got.kind === 'pass') {
         return { result: { kind: 'failed', bytes: 0, detail: 'refreshing-elsewhere' }, leader: 'answered' };
@@ -493,7 +495,7 @@ export class Engine {
    * holding it fetch and read its entry from the cache. Bounded: past leaseWaitMs we fetch
    * whatever the lease says.
    */
-  private async obtain(ctx: Ctx, token: FlightToken): Promise<Flight> {
+  private async obtain(ctx: Ctx, token: FlightToken<Flight>): Promise<Flight> {
     const key = ctx.key!;
     const leases = this.d.leases;
     const deadline = Date.now() + this.leaseWaitMs;
@@ -520,10 +522,26 @@ export class Engine {
         }
       }
       const result = await this.withLease(lease, () =>
-        this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS', mayStore: this.mayStore(token, lease) }),
+        this.d.fetcher.forward(ctx, {
+          store: true,
+          xCache: 'MISS',
+          mayStore: this.mayStore(token, lease),
+          unshareable: (early) => this.releaseWaiters(token, lease, early),
+        }),
       );
       return { result, leader: 'answered' };
     }
+  }
+
+  /**
+   * Contract: "Coalesced waiters are released as soon as the leader's answer is known not to
+   * be storable; they never wait on the leader's client." Those in this process get the
+   * answer's verdict now and fetch their own; the lease becomes a pass marker (or is released
+   * for a failure) now, so other processes do the same. The leader streams on to its client.
+   */
+  private releaseWaiters(token: FlightToken<Flight>, lease: Lease | undefined, early: FetchResult): void {
+    token.release({ result: early, leader: 'answered' });
+    if (lease) void this.settleLease(lease, early);
   }
 
   /** A request waiting on its process's flight for the key. */

@@ -25,6 +25,11 @@ export interface CacheStore {
    * absent; undefined when this store cannot tell now (the caller reads the value instead).
    */
   version?(key: string): Promise<string | null | undefined>;
+  /**
+   * Whether the store holds each key, without reading the values; undefined when this
+   * store cannot tell now (the caller then learns it by reading). Optional.
+   */
+  present?(keys: readonly string[]): Promise<boolean[] | undefined>;
   /** Stores unconditionally. ttlSeconds 0 = no expiry. Returns false when the store refused (e.g. too large). */
   set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   /** Stores only when absent (memcached `add`): the primitive behind cross-process leases. */

@@ -15,7 +15,8 @@
 //   alike; only the latter say the server is in trouble.
 // - memjs's get drops the item's CAS, and the binary protocol cannot ask for the CAS alone:
 //   getVersioned reads it beside the value, and version() asks a meta-protocol connection
-//   (meta-cas.ts) for it, so a hot entry can be checked without being read whole.
+//   (meta-cas.ts) for it, so a hot entry can be checked without being read whole; the same
+//   connection tells which chunks of an entry are still there (present()).
 
 import type { Socket } from 'node:net';
 import memjs from 'memjs';
@@ -241,6 +242,32 @@ export class MemcachedStore implements CacheStore {
     if (address === undefined) throw ALL_DOWN;
     const cas = await this.byAddress.get(address)!.meta.cas(key);
     return typeof cas === 'string' ? versionOf(address, cas) : cas;
+  }
+
+  /**
+   * Whether the servers owning the keys hold them, asked of each server's meta connection
+   * in one write; undefined when a server cannot tell (no meta commands). Trouble rejects
+   * without taking a server out, as for version().
+   */
+  async present(keys: readonly string[]): Promise<boolean[] | undefined> {
+    if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
+    const byServer = new Map<string, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const address = this.ring.get(keys[i]);
+      if (address === undefined) throw ALL_DOWN;
+      const at = byServer.get(address);
+      if (at) at.push(i);
+      else byServer.set(address, [i]);
+    }
+    const out = new Array<boolean>(keys.length);
+    const answers = await Promise.all(
+      [...byServer].map(async ([address, at]) => ({ at, held: await this.byAddress.get(address)!.meta.present(at.map((i) => keys[i])) })),
+    );
+    for (const { at, held } of answers) {
+      if (!held) return undefined;
+      at.forEach((i, n) => (out[i] = held[n]));
+    }
+    return out;
   }
 
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {

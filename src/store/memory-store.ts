@@ -58,6 +58,11 @@ export class MemoryStore implements CacheStore {
     return item ? String(item.cas) : null;
   }
 
+  /** Whether each key is held (it evicts items one by one too, chunks among them). */
+  async present(keys: readonly string[]): Promise<boolean[]> {
+    return keys.map((key) => this.live(key) !== undefined);
+  }
+
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     return this.put(key, value, ttlSeconds);
   }

@@ -9,6 +9,10 @@
 //
 // Memcached before 1.6 has no meta commands: it answers ERROR, and from then on this client
 // says "cannot tell" at once and the caller reads the item whole, as before.
+//
+// The same connection answers "is it there" for many keys at once (`mg <key>` with no flags:
+// HD or EN, no value), pipelined: the chunks of an entry stored in chunks are checked before
+// its answer begins, since memcached evicts them one by one.
 import net from 'node:net';
 import { CacheError } from '../errors.js';
 
@@ -39,8 +43,22 @@ export function metaRequest(key: string): string {
   return /^[\x21-\x7e]+$/.test(key) ? `mg ${key} c\r\n` : `mg ${Buffer.from(key).toString('base64')} b c\r\n`;
 }
 
+/** `mg <key>` with no flags: HD when the server holds it, EN when not; no value, no CAS. */
+export function presenceRequest(key: string): string {
+  return /^[\x21-\x7e]+$/.test(key) ? `mg ${key}\r\n` : `mg ${Buffer.from(key).toString('base64')} b\r\n`;
+}
+
+/** One reply line of presenceRequest: true, false, or undefined when the server cannot tell. */
+export function parsePresenceReply(line: string): boolean | 'unsupported' | undefined {
+  if (line === 'HD' || line.startsWith('HD ')) return true;
+  if (line === 'EN') return false;
+  if (line === 'ERROR') return 'unsupported';
+  return undefined;
+}
+
 interface Waiter {
-  resolve(reply: MetaReply): void;
+  /** The reply line, without its CRLF. */
+  resolve(line: string): void;
   reject(err: Error): void;
 }
 
@@ -73,7 +91,7 @@ export class MetaCasClient {
   async cas(key: string): Promise<string | null | undefined> {
     if (!this.supported) return undefined;
     if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached meta connection closed');
-    const reply = await this.ask(metaRequest(key));
+    const reply = parseMetaReply(await this.ask(metaRequest(key)));
     switch (reply.kind) {
       case 'found':
         // Memcached run with -C keeps no CAS and answers 0 for every item.
@@ -88,18 +106,39 @@ export class MetaCasClient {
     }
   }
 
+  /**
+   * Whether the server holds each key, asked in one write; undefined when it cannot tell
+   * (no meta commands, or it refused one of the keys). Rejects as cas() does.
+   */
+  async present(keys: readonly string[]): Promise<boolean[] | undefined> {
+    if (!this.supported) return undefined;
+    if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached meta connection closed');
+    const lines = await Promise.all(keys.map((key) => this.ask(presenceRequest(key), true)));
+    const out: boolean[] = [];
+    for (const line of lines) {
+      const reply = parsePresenceReply(line);
+      if (reply === 'unsupported') this.supported = false;
+      if (typeof reply !== 'boolean') return undefined;
+      out.push(reply);
+    }
+    return out;
+  }
+
   close(): void {
     this.closed = true;
     this.reset(new CacheError('MF_CACHE_UNAVAILABLE', 'memcached meta connection closed'));
   }
 
-  private ask(request: string): Promise<MetaReply> {
+  /** `now`: written with the questions already waiting, without the batching delay. */
+  private ask(request: string, now = false): Promise<string> {
     const socket = this.socket ?? this.connect();
-    return new Promise<MetaReply>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       this.outbox += request;
       this.unsent++;
-      if (this.batchMs <= 0) this.flush(socket);
+      // One write for the questions asked together (present's keys): flushed after them.
+      if (now) queueMicrotask(() => this.flush(socket));
+      else if (this.batchMs <= 0) this.flush(socket);
       else this.flushTimer ??= setTimeout(() => this.flush(socket), this.batchMs);
     });
   }
@@ -157,7 +196,7 @@ export class MetaCasClient {
       }
       clearTimeout(this.timer);
       this.timer = this.waiting.length > this.unsent ? this.arm() : undefined;
-      waiter.resolve(parseMetaReply(line));
+      waiter.resolve(line);
     }
     // A reply line is a few dozen bytes: anything much longer is not one.
     if (text.length > 4096) {

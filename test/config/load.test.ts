@@ -42,6 +42,7 @@ const CONTRACT_DEFAULTS = {
   workers: 1,
   trustedProxies: [],
   shutdownGraceMs: 10000,
+  sendTimeoutMs: 60000,
   backend: { url: 'http://127.0.0.1:8081', timeoutMs: 30000 },
   cache: {
     enabled: true,
