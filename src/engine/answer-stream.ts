@@ -73,7 +73,7 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   }
   let decision: StoreDecision = { store: false, reason: 'status' };
   if (o.store) {
-    decision = storeDecision(up, env.rules.store, now);
+    decision = storeDecision(up, env.rules.store, now, ctx.rule?.ttl);
     if (!decision.store) {
       env.metrics.notStored.inc({ reason: decision.reason });
       // Contract: over maxObjectSize (here by Content-Length) "any older entry for its key is

@@ -10,11 +10,13 @@ import { isCompressible, storedCoding } from '../policy/encoding.js';
 import { entryOf, type Entry } from '../store/entry-codec.js';
 import { headersObject, rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import { inflatedLength } from './gzip-body.js';
+import { withRuleTtl } from '../policy/url-rules.js';
 
 const gzipAsync = promisify(zlib.gzip);
 
-export function storeDecision(up: UpstreamResponse, rules: StoreRules, now: number): StoreDecision {
-  let decision = decideStore({ status: up.status, headers: headersObject(up.rawHeaders) }, rules, now);
+/** `ruleTtl`: the lifetime a cache.rules ttl rule gives the request's URL (url-rules.ts). */
+export function storeDecision(up: UpstreamResponse, rules: StoreRules, now: number, ruleTtl?: number): StoreDecision {
+  let decision = withRuleTtl(decideStore({ status: up.status, headers: headersObject(up.rawHeaders) }, rules, now), ruleTtl);
   if (decision.store && storedCoding(contentEncodings(up.rawHeaders)) === null) decision = { store: false, reason: 'encoding' };
   if (decision.store && up.noStore) decision = { store: false, reason: up.noStore };
   return decision;

@@ -185,7 +185,7 @@ export class Fetcher {
     if (conditional && upstream.status < 500) this.env.metrics.revalidations.inc({ result: upstream.status === 304 ? '304' : '200' });
     if (conditional && upstream.status === 304) return this.revalidated(ctx, upstream, o);
     const flightKey = ctx.key;
-    if (o.store && ctx.key) ctx.key = await keyForAnswer(this.env, ctx.key, upstream, headers);
+    if (o.store && ctx.key) ctx.key = await keyForAnswer(this.env, ctx.key, upstream, headers, ctx.rule?.ttl);
     const result = await answer(this.env, ctx, upstream, o, {
       redirect: (c, xCache, cacheStatus) => {
         const target = this.offload.targetFor(c.req)!;
@@ -205,7 +205,7 @@ export class Fetcher {
     // A 304 has no body; reading its end lets the connection be reused.
     up.body.resume();
     const now = this.env.now();
-    const renewed = renew(this.env, ctx.staleEntry!, up.rawHeaders, now);
+    const renewed = renew(this.env, ctx.staleEntry!, up.rawHeaders, now, ctx.rule?.ttl);
     let result: FetchResult;
     if (renewed.ttl > 0) {
       result = { kind: 'stored', entry: renewed.entry, bytes: 0, detail: 'revalidated', saved: this.env.writes.store(ctx.key!, renewed.entry, renewed.ttl, o.mayStore) };

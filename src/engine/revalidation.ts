@@ -8,6 +8,7 @@ import { entryOf, type Entry } from '../store/entry-codec.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import type { MayStore } from './cache-writes.js';
+import { withRuleTtl } from '../policy/url-rules.js';
 import { buildEntry, collect, isUnstorable, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
 import { keyForAnswer } from './variants.js';
@@ -33,10 +34,12 @@ export interface Renewed {
 }
 
 /** The entry as a 304 renews it: headers updated, lifetime from the 304 or as before. */
-export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: number): Renewed {
+export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: number, ruleTtl?: number): Renewed {
   const lines = responseHeadersFromRaw(rawHeaders);
   const r = renewAfterNotModified(stale, lines, env.rules.store, now, targetedLines(rawHeaders));
-  const ttl = r.decision.store ? r.decision.ttl : 0;
+  // A cache.rules ttl stands for the renewed entry too (url-rules.ts).
+  const decision = withRuleTtl(r.decision, ruleTtl);
+  const ttl = decision.store ? decision.ttl : 0;
   const entry = entryOf({
     ...stale,
     headers: r.headers,
@@ -50,7 +53,7 @@ export function renew(env: FetchEnv, stale: Entry, rawHeaders: string[], now: nu
   return {
     entry,
     ttl,
-    reason: r.decision.store ? undefined : r.decision.reason,
+    reason: decision.store ? undefined : decision.reason,
     setCookies: lines.filter(([name]) => /^set-cookie2?$/i.test(name)),
   };
 }
@@ -90,7 +93,7 @@ export async function refresh(
   if (conditional && up.status < 500) env.metrics.revalidations.inc({ result: up.status === 304 ? '304' : '200' });
   if (conditional && up.status === 304) {
     up.body.resume();
-    const renewed = renew(env, r.entry, up.rawHeaders, now);
+    const renewed = renew(env, r.entry, up.rawHeaders, now, env.rules.urlRule(r.path)?.ttl);
     if (renewed.ttl > 0) {
       return { kind: 'stored', entry: renewed.entry, bytes: 0, detail: 'revalidated', saved: env.writes.store(r.key, renewed.entry, renewed.ttl, r.mayStore) };
     }
@@ -106,8 +109,8 @@ export async function refresh(
     return refreshFailed(env, r, 'reproxy');
   }
   // A varying answer goes under its variant's key (variants.ts), whatever key was refreshed.
-  const key = await keyForAnswer(env, r.key, up, r.headers);
-  const decision = storeDecision(up, env.rules.store, now);
+  const key = await keyForAnswer(env, r.key, up, r.headers, env.rules.urlRule(r.path)?.ttl);
+  const decision = storeDecision(up, env.rules.store, now, env.rules.urlRule(r.path)?.ttl);
   if (!decision.store) {
     up.abort();
     return dropEntry(env, key, decision.reason);

@@ -60,13 +60,13 @@ export async function placeAnswer(
  * be stored (up.noStore: its Cache-Status detail). `sent`: the request headers as forwarded,
  * which are what the backend varied on.
  */
-export async function keyForAnswer(env: FetchEnv, key: string, up: UpstreamResponse, sent: Headers): Promise<string> {
+export async function keyForAnswer(env: FetchEnv, key: string, up: UpstreamResponse, sent: Headers, ruleTtl?: number): Promise<string> {
   const base = baseOfKey(key);
   const headers = headersObject(up.rawHeaders);
   const vary = varyOf(headers);
   if (vary.kind !== 'names') return base;
   const now = env.now();
-  const decision = storeDecision(up, env.rules.store, now);
+  const decision = storeDecision(up, env.rules.store, now, ruleTtl);
   if (!env.cache || !decision.store) return key;
   const until = now + storeTtlSeconds(decision.ttl, effectiveWindows(arrivalFacts(headers, now).stale, env.rules.windows), env.rules.keep) * 1000;
   const placed = await placeAnswer(env.cache, base, vary.names, sent, until, env.rules.cfg.cache.maxVariants, now);

@@ -25,7 +25,9 @@ export type NotStoredReason =
   // More variants of its URL stored than cache.maxVariants allows (vary.ts).
   | 'too-many-variants'
   // Its variant index could not be read or written: cache trouble, the answer is not stored.
-  | 'cache-unavailable';
+  | 'cache-unavailable'
+  // A cache.rules ttl of 0.
+  | 'rule';
 
 export type StoreDecision = { store: true; ttl: number } | { store: false; reason: NotStoredReason };
 

@@ -2,6 +2,7 @@
 // Pure: the engine decides what a pass or a ttl does to the request (BYPASS with detail=rule,
 // or the stored lifetime), this only says which rule applies.
 import type { UrlRule } from '../config/types.js';
+import type { StoreDecision } from './decide-store.js';
 
 export interface UrlRuleVerdict {
   /** Never use the cache: BYPASS, nothing stored. */
@@ -26,3 +27,17 @@ export function compileUrlRules(rules: readonly UrlRule[], maxTtl: number): (pat
     return undefined;
   };
 }
+
+/**
+ * Contract: `{ "ttl": N }`: "a response that may be stored is stored for N seconds (0 = not
+ * stored) whatever its freshness headers say; Set-Cookie, private and no-store still keep it
+ * out". So a refusal on freshness grounds alone (no lifetime, already stale, no-cache) gives
+ * way to the rule; every other refusal stands.
+ */
+export function withRuleTtl(decision: StoreDecision, ruleTtl: number | undefined): StoreDecision {
+  if (ruleTtl === undefined) return decision;
+  if (!decision.store && !FRESHNESS_REASONS.has(decision.reason)) return decision;
+  return ruleTtl > 0 ? { store: true, ttl: ruleTtl } : { store: false, reason: 'rule' };
+}
+
+const FRESHNESS_REASONS: ReadonlySet<string> = new Set(['zero-ttl', 'already-stale', 'no-cache']);

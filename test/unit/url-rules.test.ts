@@ -2,7 +2,7 @@
 // ttl capped at cache.maxTtl, no rule = undefined.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileUrlRules } from '../../src/policy/url-rules.js';
+import { compileUrlRules, withRuleTtl } from '../../src/policy/url-rules.js';
 
 describe('compileUrlRules', () => {
   const ruleFor = compileUrlRules(
@@ -51,5 +51,27 @@ describe('compileUrlRules', () => {
       (verdict as { ttl: number }).ttl = 5;
     }, TypeError);
     assert.deepEqual(ruleFor('/feed/'), { ttl: 60 });
+  });
+});
+
+describe('withRuleTtl: a ttl rule against the store decision', () => {
+  it('no rule: the decision as it was', () => {
+    assert.deepEqual(withRuleTtl({ store: true, ttl: 30 }, undefined), { store: true, ttl: 30 });
+    assert.deepEqual(withRuleTtl({ store: false, reason: 'zero-ttl' }, undefined), { store: false, reason: 'zero-ttl' });
+  });
+  it('the rule\'s lifetime replaces the headers\', also where they gave none, said no-cache, or came already stale', () => {
+    assert.deepEqual(withRuleTtl({ store: true, ttl: 30 }, 600), { store: true, ttl: 600 });
+    for (const reason of ['zero-ttl', 'no-cache', 'already-stale'] as const) {
+      assert.deepEqual(withRuleTtl({ store: false, reason }, 600), { store: true, ttl: 600 }, reason);
+    }
+  });
+  it('Set-Cookie, private, no-store and every other refusal stand', () => {
+    for (const reason of ['set-cookie', 'private', 'no-store', 'status', 'vary', 'too-large', 'encoding'] as const) {
+      assert.deepEqual(withRuleTtl({ store: false, reason }, 600), { store: false, reason }, reason);
+    }
+  });
+  it('ttl 0: not stored (detail=rule)', () => {
+    assert.deepEqual(withRuleTtl({ store: true, ttl: 30 }, 0), { store: false, reason: 'rule' });
+    assert.deepEqual(withRuleTtl({ store: false, reason: 'zero-ttl' }, 0), { store: false, reason: 'rule' });
   });
 });
