@@ -366,14 +366,25 @@ export class MemcachedStore implements CacheStore {
     let flushed = false;
     let replayed = 0;
     const flush = async () => {
-      await run((c) => c.flush());
+      try {
+        await run((c) => c.flush());
+      } catch (err) {
+        if (this.protocol === 'binary') throw err;
+        // A proxy (twemproxy) forwards no flush_all and drops the connection instead; the
+        // text client connects again by itself. Replaying the deletes remembered (the first
+        // MAX_MISSED) is the best left: the server is not kept out for ever.
+        this.logger?.warn({ server: slot.address, err, remembered: slot.missed.size }, 'flush_all not answered (a proxy?); replaying the remembered deletes instead');
+        slot.overflow = false;
+        return;
+      }
       slot.missed.clear();
       slot.overflow = false;
       flushed = true;
     };
     try {
+      // A get first, as the cache's own reads: an answer to it is what "serving" means.
+      await run((c) => c.get(PROBE_KEY));
       if (this.flushOnRevive || slot.overflow) await flush();
-      else await run((c) => c.get(PROBE_KEY));
       // Until it is back in the ring, new deletes of its keys are still noted: replay until
       // none is left, then mark it up with no await in between.
       while (slot.missed.size > 0) {

@@ -3,11 +3,13 @@
 // there, and what the proxy does with the keys and with a memcached that dies.
 
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CacheError } from '../../src/errors.js';
 import { MemcachedStore, TIMEOUTS_BEFORE_DOWN } from '../../src/store/memcached-store.js';
 import { HashRing } from '../../src/store/ring.js';
+import { listenOn } from '../helpers/listen.js';
 import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { startNutcracker, type NutcrackerProcess } from '../helpers/nutcracker.js';
 import { storeConformanceSuite } from './store-suite.js';
@@ -114,6 +116,49 @@ describe('through nutcracker', () => {
       await store.close();
       await own.stop();
       await Promise.all(extra.map((m) => m.stop()));
+    }
+  });
+
+  it('more deletes missed than the store remembers: it comes back anyway, though the proxy forwards no flush_all', { timeout: 30_000 }, async () => {
+    // In front of nutcracker: a way to cut memfront off from it and let it back.
+    let cut = true;
+    const open = new Set<net.Socket>();
+    const gate = net.createServer((client) => {
+      if (cut) return client.destroy();
+      open.add(client);
+      const upstream = net.connect(proxy.port, '127.0.0.1');
+      for (const sock of [client, upstream]) sock.on('error', () => {});
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    const address = `127.0.0.1:${await listenOn(gate)}`;
+    cut = false;
+    const warnings: string[] = [];
+    const logger = { warn: (_o: object, msg?: string) => void warnings.push(msg ?? ''), info() {} };
+    const store = new MemcachedStore({ servers: [address], protocol: 'text', timeoutMs: 1000, maxItemSize: MB, retryMs: 100, logger });
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      assert.equal(await store.set('revive:purged', Buffer.from('old'), 0), true);
+      cut = true;
+      for (const sock of open) sock.destroy();
+      await assert.rejects(store.get('revive:purged'), CacheError);
+      assert.equal(store.status()[0].up, false);
+      // PURGEs while it is out: the first is replayed on its return, past 10,000 it would be flushed.
+      await assert.rejects(store.delete('revive:purged'), CacheError);
+      for (let i = 0; i < 10_000; i++) await store.delete(`revive:other${i}`).catch(() => {});
+      cut = false;
+      const deadline = Date.now() + 20_000;
+      while (!store.status()[0].up && Date.now() < deadline) await sleep(50);
+      assert.equal(store.status()[0].up, true, 'back in use');
+      assert.ok(warnings.some((w) => /flush_all not answered/.test(w)), 'says it could not flush');
+      assert.equal(await store.get('revive:purged'), null, 'the purge it missed was replayed');
+    } finally {
+      clearInterval(keepAlive);
+      await store.close();
+      for (const sock of open) sock.destroy();
+      gate.close();
     }
   });
 });
