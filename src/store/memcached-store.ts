@@ -15,7 +15,8 @@
 //   network failures and timeouts say the server is in trouble.
 // - getVersioned reads the CAS beside the value. The binary protocol cannot ask for the CAS
 //   alone, so version() asks a meta-protocol connection (meta-cas.ts) for it, and a hot entry
-//   is checked without being read whole; on the text protocol version() reads it with gets.
+//   is checked without being read whole. On the text protocol (for proxies, which forward no
+//   meta commands) version() cannot tell, and a renewal reads the entry whole with gets.
 
 import { CacheError } from '../errors.js';
 import type { CacheStore, StoreServerStatus, Versioned } from './cache-store.js';
@@ -101,7 +102,7 @@ interface Slot {
   /**
    * Asks for CAS values alone (meta protocol, its own connection). Binary protocol only:
    * the proxies the text protocol is for do not forward meta commands (twemproxy closes the
-   * connection on `mg`), so there version() reads the item with gets.
+   * connection on `mg`).
    */
   meta: MetaCasClient | undefined;
   /** Keys deleted or incremented elsewhere while this server was out: deleted here before it serves again. */
@@ -186,11 +187,10 @@ export class MemcachedStore implements CacheStore {
     const address = this.ring.get(key);
     if (address === undefined) throw ALL_DOWN;
     const meta = this.byAddress.get(address)!.meta;
-    if (!meta) {
-      // The value comes too, and is dropped: see the README for why a renewal still asks.
-      const found = await this.getVersioned(key);
-      return found === null ? null : found.version;
-    }
+    // Text protocol: `gets` would read the value anyway, and asked for the CAS alone it cost
+    // as much as a whole read (bench/protocol-reads.ts) and a second read when the entry had
+    // changed. "Cannot tell" makes the caller read it whole, once.
+    if (!meta) return undefined;
     const cas = await meta.cas(key);
     return typeof cas === 'string' ? versionOf(address, cas) : cas;
   }

@@ -27,6 +27,7 @@ for (const protocol of PROTOCOLS) storeConformanceSuite(`MemcachedStore (${proto
   return {
     store,
     maxValueBytes: MB,
+    versionAlone: protocol === 'binary',
     // Memcached keeps time in whole seconds: there is no clock to step, only waiting.
     elapse: (seconds) => sleep(seconds * 1000),
     close: async () => {

@@ -23,6 +23,7 @@ storeConformanceSuite('MemcachedStore (text protocol, through nutcracker)', asyn
   return {
     store,
     maxValueBytes: MB,
+    versionAlone: false,
     elapse: (seconds) => sleep(seconds * 1000),
     close: async () => {
       await store.close();
