@@ -4,6 +4,7 @@
 // across the processes, /healthz, and one memcached killed while requests keep coming.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { startNutcracker, type NutcrackerProcess } from '../helpers/nutcracker.js';
@@ -14,6 +15,9 @@ import { parsePrometheusText, sumOf } from '../ops/prom-text.js';
 const HOST = 'www.example.test';
 const CONF = JSON.parse(readFileSync(new URL('../../../conf/scale-out-twemproxy.json', import.meta.url), 'utf8'));
 const SLOW_MS = 1000;
+const MB = 1024 * 1024;
+/** Over the 1 MB item size: stored as an index item plus chunks. */
+const BIG = randomBytes(3 * MB);
 
 let mcs: MemcachedProcess[];
 let proxy: NutcrackerProcess;
@@ -31,7 +35,8 @@ function processConfig(): Record<string, any> {
     listen: { host: '127.0.0.1', port: 0 },
     admin: { ...CONF.admin, host: '127.0.0.1', port: 0 },
     backend: { ...CONF.backend, url: backend.url, timeoutMs: 5000 },
-    cache: { ...CONF.cache, memcached: { ...CONF.cache.memcached, servers: [proxy.address] } },
+    // Room for an entry over the item size, which goes to memcached in chunks.
+    cache: { ...CONF.cache, maxObjectSize: 8 * MB, memcached: { ...CONF.cache.memcached, servers: [proxy.address] } },
   };
 }
 
@@ -51,6 +56,11 @@ before(async () => {
   mcs = await Promise.all([startMemcached(), startMemcached()]);
   proxy = await startNutcracker(mcs.map((m) => m.address));
   backend = await startBackend({}, (req, res) => {
+    if (req.url === '/big') {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'max-age=300', 'Content-Length': BIG.length });
+      res.end(BIG);
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
     const text = `${path} v${backend.count(req.url ?? '/')}`;
     const headers: Record<string, string> = { 'Content-Type': 'text/html', 'Cache-Control': 'max-age=300', 'Content-Length': String(Buffer.byteLength(text)) };
@@ -131,6 +141,21 @@ describe('two memfront processes through nutcracker over two memcached', () => {
     for (const { url } of procs) {
       for (const p of ['/tagged/1', '/tagged/2']) assert.notEqual((await get(url, p)).body.toString(), `${p} v1`);
     }
+  });
+
+  it('an entry over the item size goes through the proxy in chunks and comes back byte for byte in the other process', async () => {
+    const [a, b] = procs;
+    const before = await Promise.all(mcs.map(itemsOn));
+    const first = await get(a.url, '/big');
+    assert.equal(first.headers['x-cache'], 'MISS');
+    assert.ok(first.body.equals(BIG));
+    await until(async () => (await get(b.url, '/big')).headers['x-cache'] === 'HIT', 10_000, 'a HIT in the other process');
+    const hit = await get(b.url, '/big');
+    assert.ok(hit.body.equals(BIG), 'the same bytes');
+    const now = await Promise.all(mcs.map(itemsOn));
+    // An index and at least three chunks of under 1 MB.
+    assert.ok(now[0] + now[1] - before[0] - before[1] >= 4, `items added: ${now[0] + now[1] - before[0] - before[1]}`);
+    assert.equal(backend.count('/big'), 1);
   });
 
   it('/healthz says the cache is up, and memfront_cache_server_up names the proxy', async () => {
