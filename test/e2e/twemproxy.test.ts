@@ -28,7 +28,12 @@ const scratch = scratchDir();
 const get = (base: string, path: string, method = 'GET', headers: Record<string, string> = {}) =>
   rawGet(base + path, { method, headers: { host: HOST, ...headers } });
 
-/** conf/scale-out-twemproxy.json as shipped, with the test's ports in place of the deployment's. */
+/**
+ * conf/scale-out-twemproxy.json as shipped, with the test's ports in place of the
+ * deployment's, and a looser cache deadline: with every test file running at once on a
+ * 2-core machine, 100 ms calls ran late three in a row and took the proxy out (seen in a
+ * full `npm test`; the shipped deadline passed every test here run alone).
+ */
 function processConfig(): Record<string, any> {
   return {
     ...CONF,
@@ -36,7 +41,7 @@ function processConfig(): Record<string, any> {
     admin: { ...CONF.admin, host: '127.0.0.1', port: 0 },
     backend: { ...CONF.backend, url: backend.url, timeoutMs: 5000 },
     // Room for an entry over the item size, which goes to memcached in chunks.
-    cache: { ...CONF.cache, maxObjectSize: 8 * MB, memcached: { ...CONF.cache.memcached, servers: [proxy.address] } },
+    cache: { ...CONF.cache, maxObjectSize: 8 * MB, memcached: { ...CONF.cache.memcached, servers: [proxy.address], timeoutMs: 1000 } },
   };
 }
 
@@ -189,7 +194,8 @@ describe('two memfront processes through nutcracker over two memcached', () => {
     setTimeout(() => void mcs[1].stop(), 500);
     await running;
     assert.ok(answered > 50, `${answered} requests answered`);
-    assert.ok(slowest < 1000, `slowest request took ${slowest.toFixed(0)} ms`);
+    // Far below the 1 s cache deadline when run alone; the bound leaves room for a loaded machine.
+    assert.ok(slowest < 1500, `slowest request took ${slowest.toFixed(0)} ms`);
   });
 });
 
