@@ -1,5 +1,6 @@
-// npm `pretest`: the tests run against a real memcached, so make sure there is one.
-// Installs it with apt when we may (root, apt-get present); otherwise says what to install.
+// npm `pretest`: the tests run against a real memcached, and against twemproxy (Debian's
+// `nutcracker`) in front of memcached, so make sure both are there. Installs them with apt
+// when we may (root, apt-get present); otherwise says what to install.
 // The tests start their own memcached processes on free ports: a system service that the
 // package may start on 11211 is never used by them.
 
@@ -20,15 +21,21 @@ function onPath(name) {
   return false;
 }
 
-function haveMemcached() {
-  if (onPath('memcached')) return true;
-  try {
-    accessSync('/usr/bin/memcached', constants.X_OK);
-    return true;
-  } catch {
-    return false;
+/** On PATH, or where Debian puts it (nutcracker is in /usr/sbin, which a non-login PATH may lack). */
+function have(name) {
+  if (onPath(name)) return true;
+  for (const dir of ['/usr/bin', '/usr/sbin']) {
+    try {
+      accessSync(path.join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // not here
+    }
   }
+  return false;
 }
+
+const needed = ['memcached', 'nutcracker'];
 
 function run(command, args) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -36,17 +43,20 @@ function run(command, args) {
   return result.status === 0;
 }
 
-const advice = 'memfront tests need memcached: apt-get install memcached';
+const advice = `memfront tests need ${needed.join(' and ')}: apt-get install ${needed.join(' ')}`;
+const missing = needed.filter((name) => !have(name));
 
-if (haveMemcached()) process.exit(0);
+if (missing.length === 0) process.exit(0);
 
 if (process.getuid?.() !== 0 || !onPath('apt-get')) {
   console.error(advice);
   process.exit(1);
 }
 
-console.error('memcached not found: installing it with apt-get');
-if (!run('apt-get', ['update']) || !run('apt-get', ['install', '-y', 'memcached']) || !haveMemcached()) {
+console.error(`${missing.join(' and ')} not found: installing with apt-get`);
+// The package service (memcached on 11211, nutcracker on 22121) may start too; the tests
+// never use it: they start their own on free ports.
+if (!run('apt-get', ['update']) || !run('apt-get', ['install', '-y', ...missing]) || !needed.every(have)) {
   console.error(advice);
   process.exit(1);
 }

@@ -42,6 +42,7 @@ export function planReload(old: Config, next: Config): ReloadPlan {
     (next.cache.store === 'memcached' && touched('cache.memcached.servers')) ||
     (next.cache.store === 'memcached' && touched('cache.memcached.timeoutMs')) ||
     (next.cache.store === 'memcached' && touched('cache.memcached.maxItemSize')) ||
+    (next.cache.store === 'memcached' && touched('cache.memcached.protocol')) ||
     (next.cache.store === 'memory' && touched('cache.memory')) ||
     // The hot tier may sit inside the store: a new size or lifetime gets a new one.
     touched('cache.l1');

@@ -67,7 +67,7 @@ export function createStore(cfg: Config, logger: Logger): CacheStore {
   // L1 renewals ask at 60-90% of ttlMs, so a copy has at least 10% of it left: a check held
   // back 5% of it to share a write with others still ends in time.
   const versionBatchMs = Math.min(50, Math.floor(cfg.cache.l1.ttlMs / 20));
-  return new MemcachedStore({ servers: m.servers, timeoutMs: m.timeoutMs, maxItemSize: m.maxItemSize, logger, versionBatchMs });
+  return new MemcachedStore({ servers: m.servers, protocol: m.protocol, timeoutMs: m.timeoutMs, maxItemSize: m.maxItemSize, logger, versionBatchMs });
 }
 
 /** Everything built from one config that answers requests; replaced whole on reload. */

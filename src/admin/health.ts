@@ -1,8 +1,10 @@
 // What /healthz says about the servers memfront depends on. Each is probed cheaply (memcached
-// `version`, a TCP connect to the backend, trackers and static servers) and the answers are kept
+// `version` and a get in the cache's own protocol, cache-probe.ts; a TCP connect to the
+// backend, trackers and static servers) and the answers are kept
 // for a moment, so a load balancer polling every second costs one round of probes a second.
 import type { Config } from '../config/types.js';
-import { probeMemcached, probeTcp, splitHostPort, urlHostPort, type ProbeResult } from './probe.js';
+import { probeCacheServer } from './cache-probe.js';
+import { probeTcp, splitHostPort, urlHostPort, type ProbeResult } from './probe.js';
 
 export interface ServerHealth {
   server: string;
@@ -77,7 +79,7 @@ export class HealthProbes {
       ? Promise.resolve([])
       : cfg.cache.store === 'memory'
         ? Promise.resolve([{ server: 'memory', up: true, ms: 0, detail: 'in process' }])
-        : Promise.all(cfg.cache.memcached.servers.map(async (s) => asServer(s, await probeMemcached(s, t))));
+        : Promise.all(cfg.cache.memcached.servers.map(async (s) => asServer(s, await probeCacheServer(s, cfg.cache.memcached.protocol, t))));
     const url = backendUrl(cfg);
     const { host, port } = urlHostPort(url);
     // A connect, not a request: a CMS should not see a health check in its logs every second.

@@ -234,6 +234,7 @@ const formats = {
   'mf-optional-http-url': scalar('string', '"" or an http:// or https:// URL', (x) => x === '' || isHttpUrl(x)),
   'mf-log-level': oneOf(LOG_LEVELS),
   'mf-store': oneOf(['memcached', 'memory']),
+  'mf-memcached-protocol': oneOf(['binary', 'text']),
   'mf-strings': list('a list of strings', 'a non-empty string', (v) => typeof v === 'string' && v !== ''),
   'mf-urls': list('a list of http(s) URLs', 'an http:// or https:// URL', isHttpUrl),
   'mf-host-ports': list('a list of host:port', 'host:port (e.g. 127.0.0.1:11211 or [::1]:11211)', (v) => typeof v === 'string' && isHostPort(v)),
@@ -326,6 +327,7 @@ const declared: convict.Schema<LoadedConfig> = {
       timeoutMs: key('mf-positive', 50, 'A cache slower than this is treated as a miss (ms).'),
       keyPrefix: key('mf-key-prefix', 'mf1:', 'Prefix of every memcached key; memfronts sharing servers and prefix share entries and purges.'),
       maxItemSize: key('mf-positive', MB, 'The servers\' item size limit (memcached -I); larger entries are stored in chunks (bytes).'),
+      protocol: key('mf-memcached-protocol', 'binary' as 'binary' | 'text', '"binary", or "text": memcached\'s text protocol, the one proxies (twemproxy, mcrouter) forward.'),
     },
     memory: {
       maxBytes: key('mf-positive', 268435456, 'Size of the embedded memory store (bytes).'),

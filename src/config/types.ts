@@ -30,7 +30,7 @@ export interface Config {
   cache: {
     enabled: boolean;
     store: 'memcached' | 'memory';
-    memcached: { servers: string[]; timeoutMs: number; keyPrefix: string; maxItemSize: number };
+    memcached: { servers: string[]; timeoutMs: number; keyPrefix: string; maxItemSize: number; protocol: 'binary' | 'text' };
     memory: { maxBytes: number };
     l1: { maxBytes: number; ttlMs: number };
     defaultTtl: number;

@@ -1,34 +1,36 @@
-// The memcached store: memjs for the wire protocol, and around it what memjs gets wrong
-// for a cache that must never hold a request up.
+// The memcached store: one connection per server in either wire protocol (binary through
+// memjs, memjs-client.ts; or the text protocol, text-client.ts, for memcached's proxies),
+// and around it what a cache that must never hold a request up needs.
 //
-// - memjs can leave a request pending forever: after a timeout, the old socket's 'close'
-//   handler cancels the new socket's timer and orphans it, so the next request to a server
-//   that accepts but does not answer never settles. Every call here has its own deadline,
-//   and at the first sign of trouble a server's memjs client is thrown away whole (its
-//   sockets destroyed, its other pending calls rejected) and replaced by a fresh one.
+// - Every call has its own deadline (guarded-connection.ts), and at the first sign of
+//   trouble a server's connection is thrown away whole (its socket destroyed, its other
+//   pending calls rejected) and replaced by a fresh one.
 // - memjs picks servers by modulo, which remaps most keys when the list changes. Here each
-//   server has its own single-server memjs client and a ketama ring (ring.ts) chooses one.
+//   server has its own single-server connection and a ketama ring (ring.ts) chooses one.
 // - A failed server leaves the ring at once, so its keys go to the next server instead of
-//   failing one by one, and a background probe brings it back when it answers again,
-//   after replaying the deletes it missed while out (see flushOnRevive).
-// - memjs reports memcached's own error statuses ("Value too large") and network failures
-//   alike; only the latter say the server is in trouble.
-// - memjs's get drops the item's CAS, and the binary protocol cannot ask for the CAS alone:
-//   getVersioned reads it beside the value, and version() asks a meta-protocol connection
-//   (meta-cas.ts) for it, so a hot entry can be checked without being read whole; the same
-//   connection tells which chunks of an entry are still there (present()).
+//   failing one by one, and a background probe (a get, as the cache's own reads are) brings
+//   it back when it answers again, after replaying the deletes it missed while out (see
+//   flushOnRevive).
+// - Memcached's own error answers ("Value too large") are refusals (ServerRefusal): only
+//   network failures and timeouts say the server is in trouble.
+// - getVersioned reads the CAS beside the value. The binary protocol cannot ask for the CAS
+//   alone, so version() asks a meta-protocol connection (meta-cas.ts) for it, and a hot entry
+//   is checked without being read whole, and the same connection tells which chunks of an
+//   entry are still there (present()). On the text protocol (for proxies, which forward no
+//   meta commands) version() cannot tell, and a renewal reads the entry whole with gets.
 
-import type { Socket } from 'node:net';
-import memjs from 'memjs';
 import { CacheError } from '../errors.js';
 import type { CacheStore, StoreServerStatus, Versioned } from './cache-store.js';
-import { installMemjsReader } from './memjs-reader.js';
+import { GuardedConnection } from './guarded-connection.js';
+import { MemjsClient } from './memjs-client.js';
 import { MetaCasClient } from './meta-cas.js';
 import { HashRing } from './ring.js';
-
-installMemjsReader();
+import { TextClient } from './text-client.js';
+import { ServerRefusal, type WireClient } from './wire-client.js';
 
 const ALL_DOWN = new CacheError('MF_CACHE_UNAVAILABLE', 'no memcached server is up');
+
+export type MemcachedProtocol = 'binary' | 'text';
 
 export interface StoreLogger {
   warn(obj: object, msg?: string): void;
@@ -38,6 +40,11 @@ export interface StoreLogger {
 export interface MemcachedStoreOptions {
   /** "host:port" (port defaults to 11211; IPv6 as "[::1]:11211"). */
   servers: string[];
+  /**
+   * "binary" (memjs, the default) or "text": memcached's classic text protocol, the one
+   * memcached's proxies (twemproxy, mcrouter) forward.
+   */
+  protocol?: MemcachedProtocol;
   /** Deadline of every call; past it the call rejects with MF_CACHE_TIMEOUT. */
   timeoutMs: number;
   /** The servers' item size limit (memcached -I): larger values are refused locally. */
@@ -84,84 +91,21 @@ const MAX_COUNTER = 0xffffffff;
 const PROBE_KEY = 'memfront:probe';
 /** Deletes remembered per server while it is out; past this it is flushed on revival instead. */
 const MAX_MISSED = 10_000;
-/** Remembered deletes are replayed this many at a time (memjs pipelines them on one socket). */
+/** Remembered deletes are replayed this many at a time (pipelined on one connection). */
 const REPLAY_BATCH = 100;
-
-// memjs logs to console by default; we report failures ourselves, once, with their cause.
-const silent = { log() {} };
-
-/** One memjs client for one server, thrown away whole at the first sign of trouble. */
-class Connection {
-  readonly client: memjs.Client;
-  private readonly pending = new Set<(err: Error) => void>();
-  private discarded = false;
-
-  constructor(host: string, port: number, timeoutMs: number) {
-    // memjs's own timers are only a backstop behind our deadline, which discards this
-    // connection before they fire.
-    const backstopS = Math.max(1, (timeoutMs * 4) / 1000);
-    const server = new memjs.Server(host, port, undefined, undefined, {
-      timeout: backstopS,
-      conntimeout: backstopS,
-      keepAlive: true,
-      keepAliveDelay: 30,
-    });
-    // retries: 1 = no retry inside memjs: a failure must surface at once to become a miss.
-    this.client = new memjs.Client([server], { retries: 1, failover: false, logger: silent });
-  }
-
-  /** Runs `op`, rejecting with `onTimeout()` after `timeoutMs`, or at once if discarded. */
-  run<T>(op: (client: memjs.Client) => Promise<T>, timeoutMs: number, onTimeout: () => CacheError): Promise<T> {
-    if (this.discarded) return Promise.reject(new CacheError('MF_CACHE_UNAVAILABLE', 'connection discarded'));
-    // One promise settled by whichever comes first: the answer, the deadline, or discard().
-    // (Promise.race against a timer promise would do the same with more allocations per call.)
-    return new Promise<T>((resolve, reject) => {
-      const fail = (err: Error) => {
-        settled = true;
-        clearTimeout(timer);
-        this.pending.delete(fail);
-        reject(err);
-      };
-      let settled = false;
-      // Timers run before I/O in each turn of the event loop: on a busy loop the deadline
-      // can fire while memcached's answer already waits in the socket. One setImmediate lets
-      // that answer be read first, so only a server that really is late counts as a timeout.
-      const timer = setTimeout(() => setImmediate(() => settled || fail(onTimeout())), timeoutMs);
-      this.pending.add(fail);
-      op(this.client).then((value) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.pending.delete(fail);
-        resolve(value);
-      }, fail);
-    });
-  }
-
-  /** Rejects every pending call with `reason` and destroys the sockets. */
-  discard(reason: Error): void {
-    if (this.discarded) return;
-    this.discarded = true;
-    for (const abort of this.pending) abort(reason);
-    this.pending.clear();
-    for (const server of this.client.servers) {
-      // Destroy rather than end(): a server that stopped reading would keep an ended
-      // socket (and our event loop) alive. memjs does not expose the socket, hence the cast.
-      const socket = (server as unknown as { _socket?: Socket })._socket;
-      if (socket) socket.destroy();
-      else server.close();
-    }
-  }
-}
 
 interface Slot {
   address: string;
   host: string;
   port: number;
   up: boolean;
-  conn: Connection;
-  /** Asks for CAS values alone (meta protocol, its own connection). */
-  meta: MetaCasClient;
+  conn: GuardedConnection;
+  /**
+   * Asks for CAS values alone (meta protocol, its own connection). Binary protocol only:
+   * the proxies the text protocol is for do not forward meta commands (twemproxy closes the
+   * connection on `mg`).
+   */
+  meta: MetaCasClient | undefined;
   /** Keys deleted or incremented elsewhere while this server was out: deleted here before it serves again. */
   missed: Set<string>;
   /** More than MAX_MISSED of them: flush it instead. */
@@ -185,6 +129,7 @@ export class MemcachedStore implements CacheStore {
   /** The ring with every server, up or not: where a key lives when all are well. */
   private readonly homeRing: HashRing;
   private readonly timeoutMs: number;
+  private readonly protocol: MemcachedProtocol;
   private readonly maxItemSize: number;
   private readonly retryMs: number;
   private readonly flushOnRevive: boolean;
@@ -197,6 +142,7 @@ export class MemcachedStore implements CacheStore {
   constructor(options: MemcachedStoreOptions) {
     if (options.servers.length === 0) throw new RangeError('MemcachedStore needs at least one server');
     this.timeoutMs = options.timeoutMs;
+    this.protocol = options.protocol ?? 'binary';
     this.maxItemSize = options.maxItemSize;
     this.retryMs = options.retryMs ?? 2000;
     this.flushOnRevive = options.flushOnRevive ?? false;
@@ -209,8 +155,8 @@ export class MemcachedStore implements CacheStore {
         host,
         port,
         up: true,
-        conn: new Connection(host, port, this.timeoutMs),
-        meta: new MetaCasClient(host, port, this.timeoutMs, options.versionBatchMs ?? 0),
+        conn: this.connect(host, port),
+        meta: this.protocol === 'binary' ? new MetaCasClient(host, port, this.timeoutMs, options.versionBatchMs ?? 0) : undefined,
         missed: new Set<string>(),
         overflow: false,
         timeouts: 0,
@@ -222,25 +168,31 @@ export class MemcachedStore implements CacheStore {
   }
 
   async get(key: string): Promise<Buffer | null> {
-    const { value } = await this.call(key, 'get', (c) => c.get(key));
+    const value = await this.call(key, 'get', (c) => c.get(key));
     return value === null ? null : detached(value);
   }
 
   async getVersioned(key: string): Promise<Versioned | null> {
-    const found = await this.call(key, 'get', (c, address) => getWithCas(c, key, address));
-    return found === null ? null : { value: detached(found.value), version: found.version };
+    let address = '';
+    const found = await this.call(key, 'get', (c, a) => ((address = a), c.getWithCas(key)));
+    return found === null ? null : { value: detached(found.value), version: versionOf(address, found.cas) };
   }
 
   /**
    * The key's version without its value, from the server that owns the key now. Trouble on
-   * the meta connection rejects but does not take the server out: that is for the memjs
+   * the meta connection rejects but does not take the server out: that is for the main
    * connection's calls to find, which the caller's fallback makes.
    */
   async version(key: string): Promise<string | null | undefined> {
     if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
     const address = this.ring.get(key);
     if (address === undefined) throw ALL_DOWN;
-    const cas = await this.byAddress.get(address)!.meta.cas(key);
+    const meta = this.byAddress.get(address)!.meta;
+    // Text protocol: `gets` would read the value anyway, and asked for the CAS alone it cost
+    // as much as a whole read (bench/protocol-reads.ts) and a second read when the entry had
+    // changed. "Cannot tell" makes the caller read it whole, once.
+    if (!meta) return undefined;
+    const cas = await meta.cas(key);
     return typeof cas === 'string' ? versionOf(address, cas) : cas;
   }
 
@@ -261,7 +213,11 @@ export class MemcachedStore implements CacheStore {
     }
     const out = new Array<boolean>(keys.length);
     const answers = await Promise.all(
-      [...byServer].map(async ([address, at]) => ({ at, held: await this.byAddress.get(address)!.meta.present(at.map((i) => keys[i])) })),
+      [...byServer].map(async ([address, at]) => {
+        // Text protocol: no meta connection (proxies forward no meta commands): cannot tell.
+        const meta = this.byAddress.get(address)!.meta;
+        return { at, held: meta ? await meta.present(at.map((i) => keys[i])) : undefined };
+      }),
     );
     for (const { at, held } of answers) {
       if (!held) return undefined;
@@ -272,12 +228,12 @@ export class MemcachedStore implements CacheStore {
 
   async set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     if (value.length > this.maxItemSize) return false;
-    return this.refusable(this.call(key, 'set', (c) => c.set(key, value, { expires: exptime(ttlSeconds) })));
+    return this.refusable(this.call(key, 'set', (c) => c.set(key, value, exptime(ttlSeconds))));
   }
 
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     if (value.length > this.maxItemSize) return false;
-    return this.refusable(this.call(key, 'add', (c) => c.add(key, value, { expires: exptime(ttlSeconds) })));
+    return this.refusable(this.call(key, 'add', (c) => c.add(key, value, exptime(ttlSeconds))));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -292,14 +248,11 @@ export class MemcachedStore implements CacheStore {
     if (!isCounter(by) || !isCounter(initial)) {
       throw new CacheError('MF_CACHE_UNAVAILABLE', `incr needs integers in 0..${MAX_COUNTER} (by ${by}, initial ${initial})`);
     }
-    let value: number | null | undefined;
     try {
-      ({ value } = await this.call(key, 'incr', (c) => c.increment(key, by, { initial, expires: exptime(ttlSeconds) })));
+      return await this.call(key, 'incr', (c) => c.incr(key, by, initial, exptime(ttlSeconds)));
     } finally {
       this.rememberIfHomeDown(key);
     }
-    if (typeof value !== 'number') throw new CacheError('MF_CACHE_UNAVAILABLE', `incr of ${key} returned no value`);
-    return value;
   }
 
   status(): StoreServerStatus[] {
@@ -317,7 +270,7 @@ export class MemcachedStore implements CacheStore {
     const reason = new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
     for (const slot of this.slots) {
       slot.conn.discard(reason);
-      slot.meta.close();
+      slot.meta?.close();
     }
   }
 
@@ -326,7 +279,7 @@ export class MemcachedStore implements CacheStore {
    * (e.g. "Value too large") is a refusal: the server is fine. Anything else (refused
    * connection, reset, timeout) takes the server out of the ring.
    */
-  private async call<T>(key: string, what: string, op: (client: memjs.Client, address: string) => Promise<T>): Promise<T> {
+  private async call<T>(key: string, what: string, op: (client: WireClient, address: string) => Promise<T>): Promise<T> {
     if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
     if (Buffer.byteLength(key) > MAX_KEY_BYTES) {
       throw new CacheError('MF_CACHE_UNAVAILABLE', `key longer than ${MAX_KEY_BYTES} bytes: ${key.slice(0, 60)}…`);
@@ -368,11 +321,16 @@ export class MemcachedStore implements CacheStore {
     }
   }
 
-  private markDown(slot: Slot, conn: Connection, failure: CacheError): void {
+  /** A fresh connection to one server, in the configured protocol. */
+  private connect(host: string, port: number): GuardedConnection {
+    return new GuardedConnection(this.protocol === 'text' ? new TextClient(host, port) : new MemjsClient(host, port, this.timeoutMs));
+  }
+
+  private markDown(slot: Slot, conn: GuardedConnection, failure: CacheError): void {
     // Only the first failure on a connection replaces it; later ones are its echoes.
     if (slot.conn === conn) {
       slot.timeouts = 0;
-      slot.conn = new Connection(slot.host, slot.port, this.timeoutMs);
+      slot.conn = this.connect(slot.host, slot.port);
       // Calls queued behind the one that failed would only fail later: fail them now.
       conn.discard(new CacheError('MF_CACHE_UNAVAILABLE', `memcached ${slot.address} connection dropped`, { cause: failure }));
     }
@@ -431,7 +389,7 @@ export class MemcachedStore implements CacheStore {
     const conn = slot.conn;
     const onTimeout = () => new CacheError('MF_CACHE_TIMEOUT', `memcached ${slot.address} did not answer the probe`);
     // Any answer, even an error status, means it is serving again.
-    const run = <T>(op: (client: memjs.Client) => Promise<T>) =>
+    const run = <T>(op: (client: WireClient) => Promise<T>) =>
       conn.run(op, this.timeoutMs, onTimeout).catch((err: unknown) => {
         if (isRefusal(err)) return undefined;
         throw err;
@@ -439,14 +397,25 @@ export class MemcachedStore implements CacheStore {
     let flushed = false;
     let replayed = 0;
     const flush = async () => {
-      await run((c) => c.flush());
+      try {
+        await run((c) => c.flush());
+      } catch (err) {
+        if (this.protocol === 'binary') throw err;
+        // A proxy (twemproxy) forwards no flush_all and drops the connection instead; the
+        // text client connects again by itself. Replaying the deletes remembered (the first
+        // MAX_MISSED) is the best left: the server is not kept out for ever.
+        this.logger?.warn({ server: slot.address, err, remembered: slot.missed.size }, 'flush_all not answered (a proxy?); replaying the remembered deletes instead');
+        slot.overflow = false;
+        return;
+      }
       slot.missed.clear();
       slot.overflow = false;
       flushed = true;
     };
     try {
+      // A get first, as the cache's own reads: an answer to it is what "serving" means.
+      await run((c) => c.get(PROBE_KEY));
       if (this.flushOnRevive || slot.overflow) await flush();
-      else await run((c) => c.get(PROBE_KEY));
       // Until it is back in the ring, new deletes of its keys are still noted: replay until
       // none is left, then mark it up with no await in between.
       while (slot.missed.size > 0) {
@@ -458,7 +427,7 @@ export class MemcachedStore implements CacheStore {
       this.markUp(slot, { flushed, replayed });
     } catch (err) {
       if (slot.conn === conn && !this.closed) {
-        slot.conn = new Connection(slot.host, slot.port, this.timeoutMs);
+        slot.conn = this.connect(slot.host, slot.port);
         conn.discard(err instanceof Error ? err : new Error(String(err)));
       }
     }
@@ -466,7 +435,7 @@ export class MemcachedStore implements CacheStore {
 }
 
 /**
- * memjs's value is a view of the bytes read from the socket (memjs-reader.ts): kept as is,
+ * A value is a view of the bytes read from the socket (memjs-reader.ts, text-protocol.ts): kept as is,
  * unless it is a small part of a larger read (other answers came with it), which an entry
  * kept in L1 would otherwise hold whole.
  */
@@ -474,32 +443,17 @@ function detached(value: Buffer): Buffer {
   return value.buffer.byteLength > 2 * value.length + 4096 ? Buffer.from(value) : value;
 }
 
-/** A version names the server: CAS values are one server's counter, and a key can move between servers. */
-function versionOf(address: string, cas: string): string {
-  return `${address} ${cas}`;
+/**
+ * A version names the server: CAS values are one server's counter, and a key can move
+ * between servers. CAS 0: memcached run with -C keeps none, so there is no version to renew by.
+ */
+function versionOf(address: string, cas: string): string | undefined {
+  return cas === '0' ? undefined : `${address} ${cas}`;
 }
 
-/** memjs's get, keeping the CAS that memjs reads from the answer but does not pass on. */
-function getWithCas(client: memjs.Client, key: string, address: string): Promise<Versioned | null> {
-  return new Promise((resolve, reject) => {
-    client.incrSeq();
-    const request = memjs.Utils.makeRequestBuffer(0, key, '', '', client.seq);
-    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
-      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
-      const status = response.header.status;
-      // 1: not found. Other statuses are refusals, reported the way memjs's own get does.
-      if (status === 1) return resolve(null);
-      if (status !== 0) return reject(new Error(`MemJS GET: status ${status}`));
-      const cas = response.header.cas.readBigUInt64BE(0);
-      // 0: memcached run with -C keeps no CAS, so there is no version to renew by.
-      resolve({ value: response.val, version: cas === 0n ? undefined : versionOf(address, cas.toString()) });
-    });
-  });
-}
-
-/** memjs reports a memcached error status as an Error whose message starts "MemJS <OP>:". */
+/** Memcached (or the proxy before it) answered with an error of its own: the server is fine. */
 function isRefusal(err: unknown): boolean {
-  return err instanceof Error && !(err instanceof CacheError) && err.message.startsWith('MemJS ');
+  return err instanceof ServerRefusal;
 }
 
 function isCounter(n: number): boolean {

@@ -47,7 +47,7 @@ const CONTRACT_DEFAULTS = {
   cache: {
     enabled: true,
     store: 'memcached',
-    memcached: { servers: ['127.0.0.1:11211'], timeoutMs: 50, keyPrefix: 'mf1:', maxItemSize: 1048576 },
+    memcached: { servers: ['127.0.0.1:11211'], timeoutMs: 50, keyPrefix: 'mf1:', maxItemSize: 1048576, protocol: 'binary' },
     memory: { maxBytes: 268435456 },
     l1: { maxBytes: 67108864, ttlMs: 1000 },
     defaultTtl: 300,

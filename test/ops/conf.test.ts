@@ -24,7 +24,7 @@ const CONTRACT_DEFAULT_SESSION_COOKIES = [
 
 describe('conf/*.json', () => {
   it('holds the examples the docs describe', () => {
-    for (const name of ['example.json', 'wordpress.json', 'generic-cms.json', 'mogilefs-media.json', 'scale-out.json', 'scale-out-mcrouter.json']) {
+    for (const name of ['example.json', 'wordpress.json', 'generic-cms.json', 'mogilefs-media.json', 'scale-out.json', 'scale-out-twemproxy.json', 'scale-out-mcrouter.json']) {
       assert.ok(jsonFiles.includes(name), `conf/${name} exists`);
     }
   });
@@ -90,8 +90,11 @@ describe('conf/*.json', () => {
     assert.ok(pool.cache.memcached.servers.length >= 2, 'several memcached servers, consistently hashed');
     assert.ok(pool.trustedProxies.length > 0);
     assert.ok(!pool.admin.purgeAllow.some((cidr) => pool.trustedProxies.includes(cidr)), 'a load balancer may not PURGE');
+    // The proxies forward only memcached's text protocol.
+    const viaTwemproxy = load('scale-out-twemproxy.json');
+    assert.deepEqual([viaTwemproxy.cache.memcached.servers, viaTwemproxy.cache.memcached.protocol], [['127.0.0.1:22121'], 'text'], 'a local nutcracker');
     const viaMcrouter = load('scale-out-mcrouter.json');
-    assert.deepEqual(viaMcrouter.cache.memcached.servers, ['127.0.0.1:5000'], 'a local mcrouter');
+    assert.deepEqual([viaMcrouter.cache.memcached.servers, viaMcrouter.cache.memcached.protocol], [['127.0.0.1:5000'], 'text'], 'a local mcrouter');
   });
 });
 

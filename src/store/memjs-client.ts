@@ -1,0 +1,94 @@
+// The binary protocol, through memjs: one single-server memjs client, as the store's
+// WireClient. memjs reports memcached's own error statuses ("Value too large") and network
+// failures alike, as Errors; the first kind (their message starts "MemJS <OP>:") become
+// ServerRefusals here, so the store can tell a refusing server from one in trouble.
+
+import type { Socket } from 'node:net';
+import memjs from 'memjs';
+import { installMemjsReader } from './memjs-reader.js';
+import { ServerRefusal, type CasValue, type WireClient } from './wire-client.js';
+
+installMemjsReader();
+
+// memjs logs to console by default; the store reports failures itself, once, with their cause.
+const silent = { log() {} };
+
+function refusalOrAsIs(err: unknown): never {
+  if (err instanceof Error && err.message.startsWith('MemJS ')) throw new ServerRefusal(err.message, { cause: err });
+  throw err;
+}
+
+export class MemjsClient implements WireClient {
+  private readonly client: memjs.Client;
+
+  constructor(host: string, port: number, timeoutMs: number) {
+    // memjs's own timers are only a backstop behind the store's deadline, which discards
+    // this client before they fire.
+    const backstopS = Math.max(1, (timeoutMs * 4) / 1000);
+    const server = new memjs.Server(host, port, undefined, undefined, {
+      timeout: backstopS,
+      conntimeout: backstopS,
+      keepAlive: true,
+      keepAliveDelay: 30,
+    });
+    // retries: 1 = no retry inside memjs: a failure must surface at once to become a miss.
+    this.client = new memjs.Client([server], { retries: 1, failover: false, logger: silent });
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    const { value } = await this.client.get(key).catch(refusalOrAsIs);
+    return value;
+  }
+
+  getWithCas(key: string): Promise<CasValue | null> {
+    return getWithCas(this.client, key).catch(refusalOrAsIs);
+  }
+
+  set(key: string, value: Buffer, exptime: number): Promise<boolean> {
+    return this.client.set(key, value, { expires: exptime }).catch(refusalOrAsIs);
+  }
+
+  add(key: string, value: Buffer, exptime: number): Promise<boolean> {
+    return this.client.add(key, value, { expires: exptime }).catch(refusalOrAsIs);
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.client.delete(key).catch(refusalOrAsIs);
+  }
+
+  async incr(key: string, by: number, initial: number, exptime: number): Promise<number> {
+    const { value } = await this.client.increment(key, by, { initial, expires: exptime }).catch(refusalOrAsIs);
+    if (typeof value !== 'number') throw new ServerRefusal(`incr of ${key} returned no value`);
+    return value;
+  }
+
+  async flush(): Promise<void> {
+    await this.client.flush().catch(refusalOrAsIs);
+  }
+
+  destroy(): void {
+    for (const server of this.client.servers) {
+      // Destroy rather than end(): a server that stopped reading would keep an ended
+      // socket (and our event loop) alive. memjs does not expose the socket, hence the cast.
+      const socket = (server as unknown as { _socket?: Socket })._socket;
+      if (socket) socket.destroy();
+      else server.close();
+    }
+  }
+}
+
+/** memjs's get, keeping the CAS that memjs reads from the answer but does not pass on. */
+function getWithCas(client: memjs.Client, key: string): Promise<CasValue | null> {
+  return new Promise((resolve, reject) => {
+    client.incrSeq();
+    const request = memjs.Utils.makeRequestBuffer(0, key, '', '', client.seq);
+    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
+      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
+      const status = response.header.status;
+      // 1: not found. Other statuses are refusals, reported the way memjs's own get does.
+      if (status === 1) return resolve(null);
+      if (status !== 0) return reject(new Error(`MemJS GET: status ${status}`));
+      resolve({ value: response.val, cas: response.header.cas.readBigUInt64BE(0).toString() });
+    });
+  });
+}

@@ -1,0 +1,30 @@
+// What the memcached store needs from one server's connection, whichever protocol carries it
+// (binary through memjs, or the text protocol for memcached's proxies). The store adds the
+// deadlines, the ring, and taking servers out; a client only talks to its one server.
+
+/** One stored item with its CAS as memcached gave it ("0" when the server keeps none). */
+export interface CasValue {
+  value: Buffer;
+  cas: string;
+}
+
+export interface WireClient {
+  get(key: string): Promise<Buffer | null>;
+  getWithCas(key: string): Promise<CasValue | null>;
+  /** false: not stored (add of a key that exists). */
+  set(key: string, value: Buffer, exptime: number): Promise<boolean>;
+  add(key: string, value: Buffer, exptime: number): Promise<boolean>;
+  delete(key: string): Promise<boolean>;
+  /** Adds `by`, creating the counter at `initial` (with `exptime`) when absent; the new value. */
+  incr(key: string, by: number, initial: number, exptime: number): Promise<number>;
+  flush(): Promise<void>;
+  /** Drops the connection at once; calls still pending may never settle (the store's deadline does). */
+  destroy(): void;
+}
+
+/**
+ * Memcached (or a proxy in front of it) answered with an error of its own: "value too
+ * large", "not a number", a proxy's "no server for this key". The connection is in step and
+ * the server serving: this request is refused, nothing more.
+ */
+export class ServerRefusal extends Error {}
