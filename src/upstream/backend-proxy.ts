@@ -3,9 +3,9 @@
 // UpstreamResponse (status, rawHeaders as the backend spelled them, the body as a stream whose
 // completeness can be asked).
 //
-// Why undici and not http-proxy (README, library choices): per forwarded request http-proxy
-// plus node:http's client cost ~2x undici's dispatcher (measured with callgrind, instructions
-// per request), and it was the larger part of memfront's forwarding cost. We use undici's
+// Why undici and not http-proxy (README, library choices): measured with callgrind, a request
+// forwarded through http-proxy and node:http's client cost memfront 653k instructions on the
+// main thread, through undici 370k (a bare undici Pool server: 302k). We use undici's
 // dispatch API with a handler of our own, so the answer's raw headers are taken once, as they
 // came, and no promise, AbortSignal or async resource is made per request.
 //
