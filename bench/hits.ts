@@ -4,6 +4,8 @@
 //                           [--threads N] [--warmup 2]
 // With --compare: issue 8's side-by-side table (10 KB and 100 KB, 100 URLs, nginx srcache+memc
 // and Varnish beside memfront and the bare server); see bench/compare/hits-compare.ts.
+// With --compare --forward-fill: issue 18's forwarding and cache-fill row sets instead
+// (bench/compare/forward-fill.ts).
 // memfront and the bare server are pinned to CPU 0 and wrk to CPU 1 when taskset and two
 // cores exist, so each server gets the same one core. Results go to bench-results/hits-*.json.
 
@@ -13,6 +15,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runHitsCompare } from './compare/hits-compare.js';
+import { runForwardFill } from './compare/forward-fill.js';
 import { formatTable, fmtInt, fmtMs } from './lib/bench-table.js';
 import { numberFlag } from './lib/cli-flags.js';
 import { httpProbe } from './lib/http-probe.js';
@@ -226,6 +229,8 @@ async function main(): Promise<void> {
 
 /** The hits bench; `--compare` gives the side-by-side table instead. bench.ts hands `--hits` here. */
 export async function hitsMain(args: readonly string[] = process.argv.slice(2)): Promise<void> {
+  // Issue 18's forwarding and cache-fill row sets (bench/compare/forward-fill.ts).
+  if (args.includes('--compare') && args.includes('--forward-fill')) return runForwardFill(args.filter((a) => a !== '--compare' && a !== '--forward-fill'), RESULTS_DIR);
   if (args.includes('--compare')) return runHitsCompare(args.filter((a) => a !== '--compare'), RESULTS_DIR);
   return main();
 }

@@ -16,6 +16,7 @@ import type { CacheStore } from './store/cache-store.js';
 import { MemcachedStore } from './store/memcached-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import { BackendProxy } from './upstream/backend-proxy.js';
+import { loadUndici } from './upstream/undici-lazy.js';
 import { BackendClient } from './upstream/backend-client.js';
 import { MogileTrackers, type TrackerStatus } from './upstream/mogile-tracker.js';
 import { StaticServers, type StaticServerStatus } from './upstream/static-probe.js';
@@ -221,6 +222,9 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
     p.engine.handle(req, res);
   };
 
+  // The backend route forwards through undici (backend-proxy.ts): loaded before the first
+  // request, so no miss waits on the import (seconds on a busy machine).
+  await loadUndici();
   let server = createListener(onRequest);
   await bind(server, cfg.listen.port, cfg.listen.host);
   const startedAt = Date.now();

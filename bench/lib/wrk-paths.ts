@@ -30,3 +30,28 @@ export function hitPaths(count: number, prefix = '/hits/page-'): string[] {
   const width = String(Math.max(0, count - 1)).length;
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(width, '0')}`);
 }
+
+/**
+ * Every request a path never asked before: prefix + a per-thread counter (a miss storm, as
+ * after a purge-all). The prefix should be new for every run (its entries stay cached).
+ */
+export function uniquePathsScript(prefix: string): string {
+  if (!prefix.startsWith('/')) throw new Error(`uniquePathsScript: ${JSON.stringify(prefix)} is not a path`);
+  return `
+local prefix = ${luaString(prefix)}
+local thread_id = 0
+local threads = 0
+local n = 0
+setup = function(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+init = function(args)
+  thread_id = tid or 0
+end
+request = function()
+  n = n + 1
+  return wrk.format(nil, prefix .. thread_id .. "-" .. n)
+end
+`;
+}

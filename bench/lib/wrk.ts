@@ -21,6 +21,8 @@ export interface WrkRun {
   timeoutS?: number;  // wrk --timeout; default 5
   /** Rotate over these paths of url's origin instead of requesting url alone. */
   paths?: string[];
+  /** A Lua prelude of one's own (e.g. a new URL per request: uniquePathsScript); instead of paths. */
+  script?: string;
   /** Called with wrk's pid once it runs, e.g. to sample its CPU. */
   onSpawn?: (pid: number) => void;
 }
@@ -53,7 +55,7 @@ export async function runWrk(run: WrkRun, wrkPath?: string): Promise<WrkResult> 
   const wrk = wrkPath ?? (await ensureWrk());
   const dir = await mkdtemp(join(tmpdir(), 'memfront-wrk-'));
   const script = join(dir, 'report.lua');
-  await writeFile(script, (run.paths ? wrkPathsScript(run.paths) : '') + WRK_DONE_SCRIPT);
+  await writeFile(script, (run.script ?? (run.paths ? wrkPathsScript(run.paths) : '')) + WRK_DONE_SCRIPT);
   const args = [
     '-t', String(Math.max(1, Math.min(run.threads, run.connections))),
     '-c', String(run.connections),

@@ -38,7 +38,7 @@ import {
   type Target,
 } from '../policy/reproxy-rules.js';
 import { compileRoutes, decideRoute, substitute, substitutionRefusal, type CompiledRoute, type RouteDecision } from '../policy/route-match.js';
-import type { BackendProxy } from '../upstream/backend-proxy.js';
+import type { BackendProxy, BackendRequest } from '../upstream/backend-proxy.js';
 import { ReproxyFetcher, type Attempt } from '../upstream/reproxy-fetcher.js';
 import { ReproxyMemo } from '../upstream/reproxy-memo.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
@@ -161,8 +161,15 @@ export class Dispatcher {
    * The same pure decision as routeName (the compiled routes never change), made again
    * here because the engine hands over only its name.
    */
-  async fetch(d: DispatchRequest): Promise<UpstreamResponse> {
+  fetch(d: DispatchRequest): Promise<UpstreamResponse> {
     const decision = this.decide(d.req.url ?? '/');
+    // The plain backend route with reproxy off (every logged-in request on most sites): one
+    // backend request, which cancel() reaches itself; no AbortController to make per request.
+    if (decision.to !== 'reproxy' && this.adapters[decision.to] === undefined && !this.cfg.reproxy.enabled) return this.backend.fetch(this.backendRequest(d));
+    return this.fetchAbortable(d, decision);
+  }
+
+  private async fetchAbortable(d: DispatchRequest, decision: RouteDecision): Promise<UpstreamResponse> {
     const abort = new AbortController();
     this.inFlight.set(d.req, abort);
     try {
@@ -223,10 +230,7 @@ export class Dispatcher {
       }
     }
 
-    // Contract (offload server): "what would go to backend.url goes to offload.base (path and
-    // query appended, Host that of offload.base) with X-Memfront-Offload: 1".
-    const headers = this.backendTarget === undefined ? d.headers : { ...d.headers, [OFFLOAD_HEADER]: '1' };
-    const up = await this.backend.fetch({ req: d.req, res: d.res, headers, method: d.method, target: this.backendTarget });
+    const up = await this.backend.fetch(this.backendRequest(d));
     if (!enabled) return up;
     const instruction = readInstruction((name) => rawHeader(up.rawHeaders, name));
     if (instruction.kind === 'none') return up;
@@ -259,6 +263,13 @@ export class Dispatcher {
       this.memo.set(memoKey, { urls: list.urls, headers, names, expectedSize: instruction.expectedSize }, instruction.cacheFor.seconds);
     }
     return response;
+  }
+
+  private backendRequest(d: DispatchRequest): BackendRequest {
+    // Contract (offload server): "what would go to backend.url goes to offload.base (path and
+    // query appended, Host that of offload.base) with X-Memfront-Offload: 1".
+    const headers = this.backendTarget === undefined ? d.headers : { ...d.headers, [OFFLOAD_HEADER]: '1' };
+    return { req: d.req, res: d.res, headers, method: d.method, target: this.backendTarget };
   }
 
   /**

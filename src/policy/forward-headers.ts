@@ -126,15 +126,36 @@ export interface ForwardContext {
   reproxyCapable: boolean;
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
+/** The fields a Connection header names, lower-cased; never Host. */
+function connectionNamed(value: string | string[]): ReadonlySet<string> {
+  const named = new Set(listMembers(value).map((n) => n.toLowerCase()));
+  named.delete('host');
+  return named;
+}
+
+// Peers are few: the last one's spelling for the backend is kept (a regex per request otherwise).
+let lastPeerIp = '';
+let lastPeer = '';
+function backendPeer(ip: string): string {
+  if (ip !== lastPeerIp) {
+    lastPeer = unmapIPv4(stripZone(ip));
+    lastPeerIp = ip;
+  }
+  return lastPeer;
+}
+
 /** The headers of the request memfront sends to the backend (contract: "What the backend sees"). */
 export function backendRequestHeaders(headers: Headers, ctx: ForwardContext): Record<string, string | string[]> {
   // RFC 9110 7.6.1: a proxy removes every field the Connection header names. Host stays:
   // the backend needs it to pick the site, and "Connection: host" is an attack, not a hop.
-  const named = new Set(listMembers(headers['connection']).map((n) => n.toLowerCase()));
-  named.delete('host');
+  // Per forwarded request (every logged-in one): no Set unless the client named fields.
+  const named = headers['connection'] === undefined ? NONE : connectionNamed(headers['connection']);
 
   const out: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(headers)) {
+  for (const rawName in headers) {
+    const value = headers[rawName];
     if (value === undefined) continue;
     const name = rawName.toLowerCase();
     if (HOP_BY_HOP.has(name) || named.has(name) || isClientForbidden(name) || FORWARDING.has(name)) continue;
@@ -157,7 +178,7 @@ export function backendRequestHeaders(headers: Headers, ctx: ForwardContext): Re
     const v = listMembers(headers[name]).join(', ');
     return v === '' ? undefined : v;
   };
-  const peer = unmapIPv4(stripZone(ctx.peerIp));
+  const peer = backendPeer(ctx.peerIp);
   const xff = incoming('x-forwarded-for');
   out['x-forwarded-for'] = xff === undefined ? peer : `${xff}, ${peer}`;
   out['x-forwarded-proto'] = incoming('x-forwarded-proto') ?? ctx.scheme;

@@ -1,6 +1,8 @@
-// undici, loaded by the first request that needs it. Importing it adds ~21 MB to a process's
-// RSS (measured: 54 -> 75 MB at idle), and a memfront whose misses all go through the backend
-// proxy (node:http) never needs it: only background refreshes and reproxy fetches use it.
+// undici, loaded once per process. Importing it adds to a process's RSS (an earlier measure:
+// 54 -> 75 MB at idle; memfront's idle RSS with it imported at start: 62.8 -> 70.6 MB).
+// Every memfront needs it since the backend route forwards through it
+// (backend-proxy.ts): startMemfront awaits it before listening; tools that load memfront's
+// modules without serving (memfront check, tests of pure parts) never import it.
 type Undici = typeof import('undici');
 
 let loading: Promise<Undici> | undefined;
