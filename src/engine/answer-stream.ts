@@ -185,6 +185,9 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
     body.once('end', () => done(up.complete()));
     body.once('error', () => done(false));
     body.once('close', () => done(up.complete()));
+    // Closed before these listeners were attached (while an onHeaders hook was awaited, say):
+    // its events are gone, and waiting for them would wait forever.
+    if (body.destroyed) done(up.complete());
   });
   if (!whole && res.destroyed && !storing) return { kind: 'failed', bytes: sent, detail: 'client-gone' };
   if (!whole) {

@@ -112,5 +112,7 @@ export function collect(up: UpstreamResponse, limit: number): Promise<Buffer | '
     up.body.once('end', done);
     up.body.once('close', done);
     up.body.once('error', () => resolve('incomplete'));
+    // Closed before these listeners were attached: its events are gone.
+    if (up.body.destroyed) done();
   });
 }
