@@ -19,6 +19,7 @@ import type { Entry } from '../store/entry-codec.js';
 import type { DeliverInfo } from './deliver.js';
 import { openChunks } from './chunks.js';
 import { rangeAllowed, setAnswerEtag } from './representation.js';
+import { drained } from './drained.js';
 
 // Headers computed per answer; the stored ones by these names are dropped (as in deliver.ts).
 const COMPUTED = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'age', 'content-range', 'accept-ranges']);
@@ -148,18 +149,6 @@ async function pump(res: ServerResponse, bytes: AsyncIterable<Buffer>): Promise<
   }
   res.end();
   return sent;
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /** `take` bytes of the stream, after skipping `skip`; stops reading once they are out. */

@@ -2,6 +2,7 @@
 // identity client): the next slice is asked for only once the client took the last one, so
 // what is held for a slow client is one slice, not the body.
 import type { ServerResponse } from 'node:http';
+import { drained } from './drained.js';
 
 /**
  * Writes the head and the slices. The first slice is made before anything is written: when
@@ -42,16 +43,4 @@ export async function sendSlices(
   }
   res.end();
   return sent;
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
