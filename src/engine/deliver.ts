@@ -13,6 +13,8 @@ import { EntryGone } from './chunks.js';
 import { IDENTITY_COPY_LIMIT, SYNC_INFLATE_LIMIT, inflateAsync, inflateSlices, inflateSync } from './gzip-body.js';
 import { answerEtag, rangeAllowed, receivedGzip } from './representation.js';
 import { sendSlices } from './send-slices.js';
+import { endWithHead, headEnding, httpDate, serialiseHead } from './wire-head.js';
+import { isFieldName, isFieldValue } from '../store/entry-codec.js';
 
 // Clients send a handful of distinct Accept-Encoding values; parsing one per answer showed in profiles.
 const gzipVerdict = boundedMemo(parseAcceptsGzip, 256);
@@ -55,6 +57,8 @@ interface Prepared {
   inflating?: Promise<void>;
   /** Its gzip body does not inflate as the entry says: never answered from again. */
   unreadable: boolean;
+  /** Every stored field passes Node's checks, so its head may be serialised here (wire-head.ts). */
+  wireSafe: boolean;
   gzipHead?: Head;
   identityHead?: Head;
 }
@@ -64,6 +68,10 @@ interface Head {
   xCache: string;
   cacheStatus: string;
   headers: string[];
+  /** The same serialised (wire-head.ts), for a Date and a head ending, when a prepared write was possible. */
+  wire?: string;
+  wireDate?: string;
+  wireEnding?: string;
 }
 
 const prepared = new WeakMap<Entry, Prepared>();
@@ -78,7 +86,10 @@ function prepare(entry: Entry): Prepared {
   const gzipNotModified: string[] = entry.gzip ? [] : identityNotModified;
   let hasVary = false;
   let storedRange: string | undefined;
+  let wireSafe = true;
   for (const [name, value] of entry.headers) {
+    // Decoded entries were checked so (entry-codec.ts); one this process built from a response was not.
+    if (!isFieldName(name) || !isFieldValue(value)) wireSafe = false;
     const lower = name.toLowerCase();
     // Contract: the targeted fields (RFC 9213) are memfront's own: never sent to a client.
     if (TARGETED_FIELDS.has(lower)) continue;
@@ -107,7 +118,7 @@ function prepare(entry: Entry): Prepared {
   }
   const identityLength = entry.gzip ? (entry.identityLength ?? -1) : entry.body.length;
   // A gzip entry that does not say how long it inflates to cannot be inflated within a bound.
-  p = { gzipBase, identityBase, gzipNotModified, identityNotModified, identityLength, unreadable: identityLength < 0, storedRange };
+  p = { gzipBase, identityBase, gzipNotModified, identityNotModified, identityLength, unreadable: identityLength < 0, storedRange, wireSafe };
   prepared.set(entry, p);
   return p;
 }
@@ -203,10 +214,21 @@ function answer(req: IncomingMessage, res: ServerResponse, entry: Entry, info: D
       else p.identityHead = last;
     }
     if (gzip) {
-      res.writeHead(entry.status, last.headers);
-      res.end(head ? undefined : entry.body);
+      if (!endPrepared(res, entry.status, last, p, head ? undefined : entry.body)) {
+        res.writeHead(entry.status, last.headers);
+        res.end(head ? undefined : entry.body);
+      }
       return head ? 0 : entry.body.length;
     }
+    if (head) {
+      if (!endPrepared(res, entry.status, last, p, undefined)) {
+        res.writeHead(entry.status, last.headers);
+        res.end();
+      }
+      return 0;
+    }
+    const identity = identityNow(entry, p);
+    if (identity !== undefined && endPrepared(res, entry.status, last, p, identity)) return identity.length;
     return sendIdentity(res, entry, p, entry.status, last.headers, head, 0, p.identityLength, stream);
   }
 
@@ -280,6 +302,21 @@ function sendIdentity(
   // Too large to keep an inflated copy of: inflated for this answer alone, as the client reads.
   if (!stream || p.unreadable || p.identityLength <= IDENTITY_COPY_LIMIT) return undefined;
   return sendSlices(res, status, headers, inflateSlices(entry.body, p.identityLength, start, take), () => unreadable(entry, p));
+}
+
+/** Ends a plain answer with its head serialised here (wire-head.ts); false, having written nothing, when Node's writeHead must do it. */
+function endPrepared(res: ServerResponse, status: number, last: Head, p: Prepared, body: Buffer | undefined): boolean {
+  if (!p.wireSafe) return false;
+  const ending = headEnding(res);
+  if (ending === undefined) return false;
+  const date = httpDate(Date.now());
+  if (last.wire === undefined || last.wireDate !== date || last.wireEnding !== ending) {
+    last.wire = serialiseHead(status, last.headers, date, ending);
+    last.wireDate = date;
+    last.wireEnding = ending;
+  }
+  endWithHead(res, status, last.wire, body);
+  return true;
 }
 
 function ageOf(entry: Entry, now: number): string {

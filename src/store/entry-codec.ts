@@ -179,11 +179,11 @@ function isGenerations(t: unknown): t is Record<string, number> {
 const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
-function isFieldName(v: unknown): boolean {
+export function isFieldName(v: unknown): boolean {
   return typeof v === 'string' && TOKEN.test(v);
 }
 
-function isFieldValue(v: unknown): boolean {
+export function isFieldValue(v: unknown): boolean {
   return typeof v === 'string' && !INVALID_VALUE_CHAR.test(v);
 }
 
