@@ -4,15 +4,16 @@
 // requests is sent, and the counts are dumped: everything the process (all its threads) executed
 // while those requests were served, divided by their number.
 //
-//   node dist/bench/callgrind.js --server memfront|http-proxy|undici --mode forward|fill|hit
-//        [--requests 2000] [--warmup 3000] [--concurrency 8] [--size 10240] [--out DIR]
+//   node dist/bench/callgrind.js --server memfront|http-proxy|undici|bare --mode forward|fill|hit
+//        [--identity] (hit: the client does not accept gzip) [--urls 100] (hit) [--requests 2000] [--warmup 3000] [--concurrency 8] [--size 10240] [--out DIR]
 //        [--config FILE]   (memfront: a config merged over the bench's)
 //        [--cli PATH]      (memfront: another build's dist/src/cli.js, e.g. of an older commit)
 //
 // - forward: every request carries a session cookie (memfront: X-Cache: BYPASS), the origin's
 //   answer is --size bytes;
 // - fill: every request a new URL of a cacheable --size page (memfront: MISS, stored);
-// - hit: 100 URLs, warmed to hits first.
+// - hit: 100 URLs, warmed to hits first; `--server bare` is the constant-body Node server
+//   (constant-server.ts), the ceiling a hit is compared with.
 // The origin (and memfront's memcached) run outside valgrind: only the server is counted.
 // JIT-compiled JavaScript has no symbols for valgrind; the server runs with --perf-basic-prof
 // and the addresses callgrind names are mapped through /tmp/perf-PID.map, so the report and
@@ -35,6 +36,7 @@ import { BENCH_MEMFRONT_CONFIG } from './compare/memfront-target.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./lib/bare-proxy-server.js', import.meta.url));
+const CONSTANT = fileURLToPath(new URL('./lib/constant-server.js', import.meta.url));
 const SESSION = 'wordpress_logged_in_0123456789abcdef=admin%7C1700000000%7Cabcdef';
 
 type Mode = 'forward' | 'fill' | 'hit';
@@ -61,15 +63,20 @@ async function main(): Promise<void> {
       backend: { url: origin.url },
       cache: { store: 'memcached', memcached: { servers: [memcached!.server] } },
     });
+    // Under valgrind a second lasts a few requests: with the default L1 ttlMs every hit would be
+    // an L1 refill (a memcached read, a decode, an inflate), which is not what a hit costs.
+    if (mode === 'hit') config = mergeConfig(config, { cache: { l1: { ttlMs: 600_000 } } });
     if (configFile) config = mergeConfig(config, JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>);
     const file = join(out, 'memfront.json');
     await writeFile(file, JSON.stringify(config));
     args = [flagValue(argv, 'cli') ?? CLI, '--config', file];
+  } else if (server === 'bare') {
+    args = [CONSTANT, '--size', String(size), '--port', String(port), '--header', 'Cache-Control: public, max-age=3600'];
   } else {
     args = [BARE, '--kind', server, '--backend', origin.url, '--port', String(port)];
   }
   const cgOut = join(out, 'callgrind.out');
-  const child: ChildProcess = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${cgOut}`, process.execPath, '--perf-basic-prof', ...args], {
+  const child: ChildProcess = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${cgOut}`, process.execPath, '--perf-basic-prof', ...args], {
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   let tail = '';
@@ -79,9 +86,15 @@ async function main(): Promise<void> {
     let agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
     let next = 0;
     let retries = 0;
-    const pathFor = (i: number): string => (mode === 'fill' ? `/fill/${i}` : `/page/${i % 100}`);
-    const headers: Record<string, string> = mode === 'forward' ? { Cookie: SESSION, 'Accept-Encoding': 'gzip' } : { 'Accept-Encoding': 'gzip' };
+    // Hits: under valgrind a second lasts ~100 requests, so what memfront does once a second per
+    // URL (a new head for its Age) lands on every hit of 100 URLs; `--urls 1` counts a hit alone.
+    const urls = numberFlag(argv, 'urls', 100);
+    const pathFor = (i: number): string => (mode === 'fill' ? `/fill/${i}` : `/page/${i % urls}`);
+    const identity = argv.includes('--identity');
+    const headers: Record<string, string> = identity ? {} : { 'Accept-Encoding': 'gzip' };
+    if (mode === 'forward') headers.Cookie = SESSION;
     const expectCache = mode === 'forward' ? 'BYPASS' : mode === 'fill' ? 'MISS' : 'HIT';
+    let priming = false;
     const send = (n: number): Promise<void> => {
       const end = next + n;
       const loop = async (): Promise<void> => {
@@ -91,7 +104,7 @@ async function main(): Promise<void> {
           // ask again, and say how often.
           for (let attempt = 1; ; attempt++) {
             try {
-              await get(port, path, headers, agent, server === 'memfront' ? expectCache : undefined);
+              await get(port, path, headers, agent, server === 'memfront' && !priming ? expectCache : undefined);
               break;
             } catch (err) {
               if ((err as { code?: string }).code !== 'ECONNRESET' || attempt >= 3) throw err;
@@ -102,7 +115,12 @@ async function main(): Promise<void> {
       };
       return Promise.all(Array.from({ length: concurrency }, loop)).then(() => undefined);
     };
-    if (mode === 'hit') await send(200);
+    if (mode === 'hit') {
+      // The first pass over the URLs fills the cache: misses, not yet what is measured.
+      priming = true;
+      await send(200);
+      priming = false;
+    }
     const t0 = Date.now();
     await send(warmup);
     console.log(`warm-up: ${warmup} requests in ${((Date.now() - t0) / 1000).toFixed(1)} s (uninstrumented)`);
@@ -128,13 +146,16 @@ async function main(): Promise<void> {
     await origin.close();
   }
   if (process.exitCode) return;
-  const dumps = (await readdir(out)).filter((f) => f.startsWith('callgrind.out') && !f.endsWith('.named')).sort();
-  const measured = dumps.find((f) => /\.\d+$/.test(f) && !f.endsWith('.0')) ?? dumps[0];
-  const file = join(out, measured);
-  const named = await nameJit(file, child.pid!);
-  const report = summarise(await readFile(named, 'utf8'), requests);
+  // One file per thread (--separate-threads): -01 is the main thread, the event loop's; the
+  // others are V8's compiler and GC helpers and libuv's pool, which a second core absorbs.
+  const dumps = (await readdir(out)).filter((f) => /^callgrind\.out\.\d+-\d+$/.test(f) && !f.startsWith('callgrind.out.0')).sort();
+  let all = 0;
+  for (const f of dumps) all += totalOf(await readFile(join(out, f), 'utf8'));
+  const main = dumps.find((f) => f.endsWith('-01')) ?? dumps[0];
+  const named = await nameJit(join(out, main), child.pid!);
+  console.log(`all threads: ${(all / requests).toFixed(0)} instructions per request (${dumps.length} threads)`);
   console.log(`file: ${named}`);
-  console.log(report);
+  console.log(summarise(await readFile(named, 'utf8'), requests, 'main thread'));
 }
 
 /**
@@ -227,8 +248,14 @@ async function nameJit(file: string, pid: number): Promise<string> {
   return named;
 }
 
+/** The instructions a callgrind file counts (its summary line). */
+function totalOf(text: string): number {
+  const m = /^(?:summary|totals): (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 /** Total and the top functions by self cost, per request. */
-function summarise(text: string, requests: number): string {
+function summarise(text: string, requests: number, label: string): string {
   const names = new Map<string, string>();
   const self = new Map<string, number>();
   let fn = '';
@@ -265,7 +292,7 @@ function summarise(text: string, requests: number): string {
     }
   }
   const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40);
-  const lines = [`total: ${(total / requests).toFixed(0)} instructions per request (${total} over ${requests})`, 'self cost per request, top functions:'];
+  const lines = [`${label}: ${(total / requests).toFixed(0)} instructions per request (${total} over ${requests})`, 'self cost per request, top functions:'];
   for (const [name, ir] of top) lines.push(`${(ir / requests).toFixed(0).padStart(9)}  ${((ir / total) * 100).toFixed(1).padStart(5)}%  ${name.slice(0, 140)}`);
   return lines.join('\n');
 }

@@ -2,10 +2,10 @@
 // answering the same constant body, measured in one run, interleaved, medians reported.
 //   node dist/bench/hits.js [--size 10240] [--connections 50] [--duration 10] [--rounds 3]
 //                           [--threads N] [--warmup 2]
-// With --compare: issue 8's side-by-side table (10 KB and 100 KB, 100 URLs, nginx srcache+memc
+// With --compare: issue 18's side-by-side hit table (10 KB and 100 KB, 100 URLs, nginx srcache+memc
 // and Varnish beside memfront and the bare server); see bench/compare/hits-compare.ts.
-// With --compare --forward-fill: issue 18's forwarding and cache-fill row sets instead
-// (bench/compare/forward-fill.ts).
+// With --compare, also issue 18's forwarding and cache-fill row sets (bench/compare/forward-fill.ts);
+// --sets hits,forward,fill picks among the three.
 // memfront and the bare server are pinned to CPU 0 and wrk to CPU 1 when taskset and two
 // cores exist, so each server gets the same one core. Results go to bench-results/hits-*.json.
 
@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runHitsCompare } from './compare/hits-compare.js';
 import { runForwardFill } from './compare/forward-fill.js';
 import { formatTable, fmtInt, fmtMs } from './lib/bench-table.js';
-import { numberFlag } from './lib/cli-flags.js';
+import { flagValue, numberFlag } from './lib/cli-flags.js';
 import { httpProbe } from './lib/http-probe.js';
 import { startMemcached, type MemcachedProcess } from './lib/memcached-process.js';
 import { startMemfrontProcess, type MemfrontProcess } from './lib/memfront-process.js';
@@ -227,12 +227,34 @@ async function main(): Promise<void> {
   }
 }
 
-/** The hits bench; `--compare` gives the side-by-side table instead. bench.ts hands `--hits` here. */
+/**
+ * The hits bench; `--compare` gives issue 18's side-by-side row sets instead, all three by
+ * default (`--sets hits,forward,fill` picks; `--forward-fill` is `--sets forward,fill`).
+ * bench.ts hands `--hits` here.
+ */
 export async function hitsMain(args: readonly string[] = process.argv.slice(2)): Promise<void> {
-  // Issue 18's forwarding and cache-fill row sets (bench/compare/forward-fill.ts).
-  if (args.includes('--compare') && args.includes('--forward-fill')) return runForwardFill(args.filter((a) => a !== '--compare' && a !== '--forward-fill'), RESULTS_DIR);
-  if (args.includes('--compare')) return runHitsCompare(args.filter((a) => a !== '--compare'), RESULTS_DIR);
-  return main();
+  if (!args.includes('--compare')) return main();
+  const named = flagValue(args, 'sets');
+  const sets = (named ?? (args.includes('--forward-fill') ? 'forward,fill' : 'hits,forward,fill')).split(',').map((s) => s.trim());
+  const unknown = sets.filter((s) => s !== 'hits' && s !== 'forward' && s !== 'fill');
+  if (unknown.length > 0) {
+    console.error(`hits --compare: --sets takes hits, forward and fill, not ${unknown.join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--compare' || args[i] === '--forward-fill') continue;
+    if (args[i] === '--sets') {
+      i++;
+      continue;
+    }
+    if (args[i].startsWith('--sets=')) continue;
+    rest.push(args[i]);
+  }
+  if (sets.includes('hits')) await runHitsCompare(rest, RESULTS_DIR);
+  const ff = sets.filter((s) => s !== 'hits');
+  if (ff.length > 0 && !process.exitCode) await runForwardFill([...rest, '--sets', ff.join(',')], RESULTS_DIR);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await hitsMain();

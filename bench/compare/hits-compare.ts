@@ -1,5 +1,5 @@
 // `node dist/bench/hits.js --compare`: memfront's hit path side by side with the bare Node
-// ceiling, nginx srcache+memc and Varnish, at 10 KB and 100 KB, as issue 8 asks. For each size
+// ceiling, nginx srcache+memc and Varnish, at 10 KB and 100 KB, as issues 8 and 18 ask. For each size
 // every server is started in front of one counting origin, pinned to the server core with its
 // memcached; the 100 URLs are warmed to hits for each client kind; then wrk (on the other
 // core, rotating over the URLs) drives each row in turn, round after round, and the medians,
@@ -353,8 +353,11 @@ function memcachedVersion(): string | undefined {
 export const HITS_COMPARE_HELP = `node dist/bench/hits.js --compare [options]   (or: npm run bench -- --hits --compare ...)
 
 memfront's hit path beside the bare Node server, nginx srcache+memc and Varnish (when
-installed), at each body size, with ratios and issue 8's targets. Results: the terminal, and
-bench-results/hits-compare-<time>.json and .md.
+installed), at each body size, with ratios and issue 18's targets; then the forwarding and
+cache-fill row sets (--forward-fill --help for their options). Results: the terminal, and
+bench-results/hits-compare-<time>.json and .md (forward-fill-<time>.* for the other two).
+
+  --sets A,B         which row sets: hits, forward, fill (default all three)
 
   --sizes A,B        body sizes in bytes (default 10240,102400)
   --connections N    wrk connections (default 50)

@@ -83,7 +83,7 @@ export function hitReportTerminal(r: HitReportText): string {
     out.push(`${sizeLabel(s.size)} body`, formatTable(t.header, t.rows), '');
   }
   const o = overviewCells(r.sizes);
-  out.push(formatTable(o.header, o.rows), '', 'ratios (of median req/s; "by CPU per request" compares the CPU each answer cost instead):', ...ratioLines(r.ratios).map((l) => `  ${l}`), '', 'targets (issue 8):', ...targetLines(r.targets).map((l) => `  ${l}`));
+  out.push(formatTable(o.header, o.rows), '', 'ratios (of median req/s; "by CPU per request" compares the CPU each answer cost instead):', ...ratioLines(r.ratios).map((l) => `  ${l}`), '', 'targets (issue 18):', ...targetLines(r.targets).map((l) => `  ${l}`));
   if (r.notes.length) out.push('', 'notes:', ...r.notes.map((n) => `  - ${n}`));
   return out.join('\n');
 }

@@ -1,5 +1,5 @@
 // The hit comparison's arithmetic: medians per row, ratios of memfront to each baseline, and
-// issue 8's targets judged met, not met, or not measured (with the reason), from plain results.
+// issue 18's targets judged met, not met, or not measured (with the reason), from plain results.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -116,21 +116,23 @@ test('the CPU ratio divides the baseline\'s CPU per request by memfront\'s, so h
   const r = hitRatios(sizes).find((x) => x.of === 'memfront-identity' && x.over === 'bare');
   assert.equal(r?.value, 0.5);
   assert.equal(r?.cpuValue, 0.5); // 0.03 s vs 0.06 s per 100,000 requests
-  const t = evaluateHitTargets(sizes, 50).find((c) => c.id === 'identity-10k-vs-bare');
-  assert.equal(t?.measuredText, '0.50x (by CPU per request: 0.50x)');
+  const t = evaluateHitTargets(sizes, 50).find((c) => c.id === 'identity-10k-cpu-vs-bare');
+  assert.equal(t?.measuredText, '2.00x the CPU per hit');
   assert.equal(t?.met, false);
 });
 
-test('targets against the figures of issue 8: each judged on its own threshold', () => {
-  const cases: Array<{ name: string; memfront10: number; memfront100: number; gzip100: number; want: Record<string, boolean> }> = [
-    // 0.9 x 26,000 = 23,400; 2 x 7,300 = 14,600; 0.8 x 27,300 = 21,840
-    { name: 'all ratios met', memfront10: 23_400, memfront100: 14_600, gzip100: 21_840, want: { 'identity-10k-vs-bare': true, 'identity-100k-vs-nginx': true, 'gzip-100k-vs-varnish': true } },
-    { name: 'just under each', memfront10: 23_399, memfront100: 14_599, gzip100: 21_839, want: { 'identity-10k-vs-bare': false, 'identity-100k-vs-nginx': false, 'gzip-100k-vs-varnish': false } },
+test('targets against the figures of issue 18: each judged on its own threshold', () => {
+  const cases: Array<{ name: string; id10: number; cpu10: number; id100: number; gzip100: number; want: Record<string, boolean> }> = [
+    // 1.0 x 38,800 = 38,800; 1.15 x 23.4 us = 26.91 us (26.9 in, 26.95 out); 0.9 x 23,800 = 21,420 (2 x 8,180 = 16,360); 0.8 x 43,400 = 34,720
+    { name: 'all met', id10: 38_800, cpu10: 26.9, id100: 21_420, gzip100: 34_720, want: { 'identity-10k-vs-varnish': true, 'identity-10k-cpu-vs-bare': true, 'identity-100k-vs-varnish': true, 'identity-100k-vs-nginx': true, 'gzip-100k-vs-varnish': true } },
+    { name: 'just under each', id10: 38_799, cpu10: 26.95, id100: 21_419, gzip100: 34_719, want: { 'identity-10k-vs-varnish': false, 'identity-10k-cpu-vs-bare': false, 'identity-100k-vs-varnish': false, 'identity-100k-vs-nginx': true, 'gzip-100k-vs-varnish': false } },
+    { name: 'nginx ratio alone', id10: 1, cpu10: 100, id100: 16_359, gzip100: 1, want: { 'identity-100k-vs-nginx': false } },
   ];
+  const cpu = (usPerHit: number) => ({ requests: 1_000_000, cpuSeconds: usPerHit });
   for (const c of cases) {
     const sizes: SizeResult[] = [
-      { size: KB10, rows: [row('memfront-identity', [c.memfront10]), row('bare', [26_000])] },
-      { size: KB100, rows: [row('memfront-identity', [c.memfront100]), row('memfront-gzip', [c.gzip100]), row('nginx-identity', [7_300]), row('varnish-gzip', [27_300])] },
+      { size: KB10, rows: [row('memfront-identity', [c.id10], cpu(c.cpu10)), row('bare', [42_000], cpu(23.4)), row('varnish-identity', [38_800])] },
+      { size: KB100, rows: [row('memfront-identity', [c.id100]), row('memfront-gzip', [c.gzip100]), row('nginx-identity', [8_180]), row('varnish-identity', [23_800]), row('varnish-gzip', [43_400])] },
     ];
     const checks = evaluateHitTargets(sizes, 50);
     for (const [id, met] of Object.entries(c.want)) assert.equal(check(checks, id).met, met, `${c.name}: ${id}`);
@@ -159,7 +161,7 @@ test('p99 and RSS targets take the worst memfront row of any size, and name it',
 
 test('a target whose baseline is not installed is not measured, with the reason, never met', () => {
   const sizes: SizeResult[] = [
-    { size: KB10, rows: [row('memfront-identity', [20_000]), row('bare', [20_000])] },
+    { size: KB10, rows: [row('memfront-identity', [20_000]), row('varnish-identity', [20_000])] },
     {
       size: KB100,
       rows: [
@@ -171,7 +173,9 @@ test('a target whose baseline is not installed is not measured, with the reason,
     },
   ];
   const checks = evaluateHitTargets(sizes, 50);
-  assert.equal(check(checks, 'identity-10k-vs-bare').met, true);
+  assert.equal(check(checks, 'identity-10k-vs-varnish').met, true);
+  assert.equal(check(checks, 'identity-10k-cpu-vs-bare').met, undefined);
+  assert.match(check(checks, 'identity-10k-cpu-vs-bare').why ?? '', /bare: row not measured/);
   const nginx = check(checks, 'identity-100k-vs-nginx');
   assert.equal(nginx.met, undefined);
   assert.match(nginx.why ?? '', /nginx-identity: not installed/);
