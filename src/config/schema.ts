@@ -222,6 +222,7 @@ const formats = {
   'mf-port': scalar('number', 'a port number (0-65535)', (x) => isCount(x) && x <= 65535, toInt),
   'mf-count': scalar('number', 'a whole number >= 0', isCount, toInt),
   'mf-positive': scalar('number', 'a whole number >= 1', (x) => isCount(x) && x >= 1, toInt),
+  'mf-gzip-level': scalar('number', 'a gzip level from 1 (fastest) to 9 (smallest)', (x) => isCount(x) && x >= 1 && x <= 9, toInt),
   'mf-bool': scalar('boolean', 'true or false', (x) => typeof x === 'boolean', (s) => {
     const v = s.trim().toLowerCase();
     return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : s;
@@ -339,6 +340,7 @@ const declared: convict.Schema<LoadedConfig> = {
     defaultTtl: key('mf-count', 300, 'Lifetime when the response gives no freshness (seconds).'),
     maxTtl: key('mf-count', 86400, 'Upper bound on any entry\'s lifetime (seconds).'),
     compressThreshold: key('mf-count', 2048, 'Bodies over this many bytes are stored gzipped.'),
+    gzipLevel: key('mf-gzip-level', 1, 'zlib level of the bodies memfront gzips to store (1 fastest, 9 smallest; nginx\'s default is 1, Varnish\'s 6).'),
     maxObjectSize: key('mf-positive', MB, 'Larger bodies (as received) are streamed through, not stored (bytes).'),
     statuses: key('mf-statuses', [200, 203, 300, 301, 308, 404, 410], 'Response statuses that may be stored.'),
     honorCacheControl: key('mf-bool', true, 'false: anonymous responses are stored for defaultTtl whatever Cache-Control says (never with Set-Cookie).'),

@@ -36,6 +36,7 @@ export interface Config {
     defaultTtl: number;
     maxTtl: number;
     compressThreshold: number;
+    gzipLevel: number;
     maxObjectSize: number;
     statuses: number[];
     honorCacheControl: boolean;

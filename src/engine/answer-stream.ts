@@ -107,7 +107,7 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
     const body = await collect(endingPast(up, env.rules.store.maxObjectSize), env.rules.store.maxObjectSize);
     if (body === 'incomplete') return hooks.failed(ctx, new UpstreamError('MF_BACKEND_FAILED', 'backend body cut short'));
     if (body !== 'too-large') {
-      const entry = await buildEntry(up, body, storeTtl, now, env.compressThreshold(), env.rules.store.maxObjectSize);
+      const entry = await buildEntry(up, body, storeTtl, now, env.compressThreshold(), env.rules.store.maxObjectSize, env.rules.cfg.cache.gzipLevel);
       if (isUnstorable(entry)) return answerUnstored(env, ctx, up, body, o.xCache, entry);
       const saved = env.writes.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);
       const bytes = await deliverEntry(req, res, entry, { xCache: 'MISS', cacheStatus, now });
@@ -202,7 +202,7 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
   res.end();
   if (storing) {
     try {
-      const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, env.compressThreshold(), limit);
+      const entry = await buildEntry(up, Buffer.concat(chunks, collected), storeTtl, now, env.compressThreshold(), limit, env.rules.cfg.cache.gzipLevel);
       chunks.length = 0;
       if (isUnstorable(entry)) return { ...dropEntry(env, ctx.key!, entry.unstorable), bytes: sent };
       const saved = env.writes.store(ctx.key!, entry, storeTtl, o.mayStore, stamps);

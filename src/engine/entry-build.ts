@@ -56,6 +56,7 @@ export async function buildEntry(
   now: number,
   compressThreshold: number,
   maxObjectSize: number,
+  gzipLevel: number,
 ): Promise<Entry | Unstorable> {
   const stored: Array<[string, string]> = [];
   for (const [k, v] of responseHeadersFromRaw(up.rawHeaders)) {
@@ -74,7 +75,7 @@ export async function buildEntry(
     identityLength = inflated;
   } else if (body.length > compressThreshold && isCompressible(rawHeader(up.rawHeaders, 'content-type'))) {
     identityLength = body.length;
-    body = await gzipAsync(body);
+    body = await gzipAsync(body, { level: gzipLevel });
     gzip = true;
     gzippedHere = true;
   }

@@ -122,7 +122,7 @@ export async function refresh(
     return refreshFailed(env, r, 'incomplete-body');
   }
   if (body === 'too-large') return dropEntry(env, r.key, 'too-large');
-  const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold(), env.rules.store.maxObjectSize);
+  const entry = await buildEntry(up, body, decision.ttl, now, env.compressThreshold(), env.rules.store.maxObjectSize, env.rules.cfg.cache.gzipLevel);
   if (isUnstorable(entry)) return dropEntry(env, key, entry.unstorable);
   const result: FetchResult = { kind: 'stored', entry, bytes: 0, saved: env.writes.store(key, entry, decision.ttl, r.mayStore, stamps) };
   // Stored under another key than the flight's: nobody waiting on it may take it as theirs.

@@ -53,6 +53,7 @@ const CONTRACT_DEFAULTS = {
     defaultTtl: 300,
     maxTtl: 86400,
     compressThreshold: 2048,
+    gzipLevel: 1,
     maxObjectSize: 1048576,
     statuses: [200, 203, 300, 301, 308, 404, 410],
     honorCacheControl: true,
@@ -292,6 +293,7 @@ test('wrong types are refused, naming the key, the value and its source', () => 
     ['services', { file: fileWith({ reproxy: { services: { images: ['http://a:1', 5] } } }) }, /^reproxy.services.images: must be a non-empty list of http\(s\) URLs, got \["http:\/\/a:1",5\] \(in /],
     ['services not JSON', { env: { MEMFRONT_REPROXY_SERVICES: 'images=http://a' } }, /^reproxy.services: must be JSON/],
     ['routes not JSON', { env: { MEMFRONT_ROUTES: '^/a=static' } }, /^routes: must be JSON/],
+    ['gzip level', { env: { MEMFRONT_CACHE_GZIP_LEVEL: '0' } }, /^cache.gzipLevel: must be a gzip level from 1 \(fastest\) to 9 \(smallest\), got 0 \(from MEMFRONT_CACHE_GZIP_LEVEL\)$/],
     ['missing value', { args: ['--listen.port'] }, /^listen.port: --listen.port needs a value$/],
   ];
   for (const [name, opts, expected] of cases) assert.match(loadError(opts).message, expected, name);

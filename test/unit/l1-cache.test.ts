@@ -153,7 +153,7 @@ describe('what L1 counts (#4)', () => {
       complete: () => true,
       abort: () => {},
     };
-    const built = await buildEntry(up, zlib.gzipSync(identity), 60, 0, 1024, 1 << 20);
+    const built = await buildEntry(up, zlib.gzipSync(identity), 60, 0, 1024, 1 << 20, 1);
     assert.ok(!isUnstorable(built));
     const l1 = new L1Cache(64 << 20, 1000, () => 0);
     l1.set('k', built);
