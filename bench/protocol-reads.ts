@@ -16,6 +16,10 @@ import { median } from './lib/stats.js';
 import { MemcachedStore } from '../src/store/memcached-store.js';
 
 const argv = process.argv.slice(2);
+if (argv.includes('--help')) {
+  console.log('node dist/bench/protocol-reads.js [--sizes 10240,102400,921600] [--bursts 30] [--burst-ms 250]');
+  process.exit(0);
+}
 
 const VARIANTS = ['binary-get', 'text-get', 'binary-renew-cas', 'text-renew-gets', 'text-renew-reread'] as const;
 type Variant = (typeof VARIANTS)[number];

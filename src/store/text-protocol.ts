@@ -3,8 +3,10 @@
 //
 // Why it exists beside memjs: memcached's proxies (twemproxy, mcrouter) forward only this
 // protocol, not the binary one memjs speaks. Why the reader is shaped as it is: a value of
-// up to the item size (1 MB and more) arrives in many socket reads, and it is joined once,
-// when whole (not at all when one read holds it), never re-copied per read.
+// up to the item size (1 MB and more) arrives in many socket reads; it is copied once, into a
+// buffer allocated at its VALUE line, as the reads come (none kept, no join at the end); a
+// value that came whole in one read is a view of it, or a copy where a view would keep much
+// more memory alive than the value itself.
 
 /** Reply lines are short (a VALUE line: a key of at most 250 bytes and three numbers). */
 const MAX_LINE = 1024;
@@ -12,6 +14,13 @@ const CRLF = Buffer.from('\r\n');
 /** After a value's bytes: its CRLF, then the END line of a single-key get. */
 const VALUE_TRAILER = Buffer.from('\r\nEND\r\n');
 const EMPTY = Buffer.alloc(0);
+/**
+ * Larger VALUE lines are taken as a stream out of step: memcached's items stop at 1 GB (its
+ * -I maximum), and the buffer for one is allocated when its VALUE line comes.
+ */
+const MAX_VALUE = 1024 * 1024 * 1024;
+/** How much more than its own size a value read as a view may keep alive (its reply lines, a few small replies). */
+const VIEW_SLACK = 4096;
 
 export type TextReply =
   /** A get/gets that found the key; cas only from gets. */
@@ -87,11 +96,15 @@ export function parseLine(line: string): TextReply | { kind: 'value-header'; byt
 export class ReplyReader {
   /** The start of a line not yet ended (a few bytes at most). */
   private partial: Buffer = EMPTY;
-  /** While a value is arriving: its header, and the reads holding it so far. */
-  private bytes = -1;
+  /**
+   * While a value that did not come whole in one read is arriving: the buffer it is copied
+   * into as the reads come (allocated once, at its VALUE line), how much of it is filled, and
+   * how much of the trailer after it has been seen.
+   */
+  private value: Buffer | undefined;
+  private filled = 0;
+  private trailerSeen = 0;
   private cas: string | undefined;
-  private parts: Buffer[] = [];
-  private have = 0;
   private failed = false;
 
   constructor(
@@ -100,91 +113,102 @@ export class ReplyReader {
   ) {}
 
   push(chunk: Buffer): void {
-    let rest = chunk;
-    while (!this.failed && rest.length > 0) {
-      rest = this.bytes >= 0 ? this.readValue(rest) : this.readLine(rest);
+    let at = 0;
+    while (!this.failed && at < chunk.length) {
+      at = this.value !== undefined ? this.readValue(chunk, at) : this.readLine(chunk, at);
     }
   }
 
-  private readLine(chunk: Buffer): Buffer {
+  /** Reads one line from `at`; the offset after it (the end of the chunk when it is not whole). */
+  private readLine(chunk: Buffer, at: number): number {
     let line: string;
-    let consumed: number;
+    let next: number;
     if (this.partial.length === 0) {
-      const end = chunk.indexOf(CRLF);
+      const end = chunk.indexOf(CRLF, at);
       if (end < 0) {
-        if (chunk.length > MAX_LINE) return this.fail('an overlong reply line');
-        this.partial = Buffer.from(chunk);
-        return EMPTY;
+        if (chunk.length - at > MAX_LINE) return this.fail('an overlong reply line');
+        // A copy: a view would keep the whole read alive until the line's end comes.
+        this.partial = Buffer.from(chunk.subarray(at));
+        return chunk.length;
       }
-      line = chunk.toString('latin1', 0, end);
-      consumed = end + 2;
+      line = chunk.toString('latin1', at, end);
+      next = end + 2;
     } else {
       // A line split between reads: join only its few bytes, not the read that ends it.
-      const joined = Buffer.concat([this.partial, chunk.subarray(0, MAX_LINE)]);
+      const joined = Buffer.concat([this.partial, chunk.subarray(at, at + MAX_LINE)]);
       const end = joined.indexOf(CRLF);
       if (end < 0) {
         if (joined.length > MAX_LINE) return this.fail('an overlong reply line');
         this.partial = joined;
-        return EMPTY;
+        return chunk.length;
       }
       line = joined.toString('latin1', 0, end);
-      consumed = end + 2 - this.partial.length;
+      next = at + end + 2 - this.partial.length;
       this.partial = EMPTY;
     }
     const reply = parseLine(line);
     if (reply === undefined) return this.fail(`an unreadable reply: ${line.slice(0, 80)}`);
-    if (reply.kind === 'value-header') {
-      this.bytes = reply.bytes;
-      this.cas = reply.cas;
-      this.parts = [];
-      this.have = 0;
-    } else {
+    if (reply.kind !== 'value-header') {
       this.onReply(reply);
+      return next;
     }
-    return chunk.subarray(consumed);
+    if (reply.bytes > MAX_VALUE) return this.fail(`a value of ${reply.bytes} bytes`);
+    const end = next + reply.bytes;
+    if (chunk.length - end >= VALUE_TRAILER.length) {
+      // The common case for values up to tens of KB: the value and its trailer in this read.
+      if (!chunk.subarray(end, end + VALUE_TRAILER.length).equals(VALUE_TRAILER)) return this.fail('a value not followed by END');
+      this.onReply({ kind: 'value', value: ownValue(chunk, next, end), cas: reply.cas });
+      return end + VALUE_TRAILER.length;
+    }
+    // Not whole in this read: one buffer of the value's size, filled as the reads come, so
+    // each byte is copied once and no read is kept (allocUnsafeSlow: its own memory, not a
+    // slice of Node's shared pool that other buffers would keep alive with it).
+    this.value = Buffer.allocUnsafeSlow(reply.bytes);
+    this.filled = 0;
+    this.trailerSeen = 0;
+    this.cas = reply.cas;
+    return next;
   }
 
-  /** Collects reads until the value and its trailer are whole, then hands the value on. */
-  private readValue(chunk: Buffer): Buffer {
-    const need = this.bytes + VALUE_TRAILER.length;
-    this.parts.push(chunk);
-    this.have += chunk.length;
-    if (this.have < need) return EMPTY;
-    const parts = this.parts;
-    // The common case, a value that came in one read: a view of it, no copy at all.
-    const value = parts.length === 1 ? chunk.subarray(0, this.bytes) : Buffer.concat(parts, this.bytes);
-    if (!trailerAt(parts, this.bytes)) return this.fail('a value not followed by END');
+  /** Copies what `chunk` holds of the value arriving, then checks its trailer; the offset after what was used. */
+  private readValue(chunk: Buffer, at: number): number {
+    const value = this.value!;
+    if (this.filled < value.length) {
+      const n = Math.min(value.length - this.filled, chunk.length - at);
+      chunk.copy(value, this.filled, at, at + n);
+      this.filled += n;
+      at += n;
+    }
+    for (; at < chunk.length && this.trailerSeen < VALUE_TRAILER.length; at++, this.trailerSeen++) {
+      if (chunk[at] !== VALUE_TRAILER[this.trailerSeen]) return this.fail('a value not followed by END');
+    }
+    if (this.trailerSeen < VALUE_TRAILER.length) return at;
     const cas = this.cas;
-    this.bytes = -1;
+    this.value = undefined;
     this.cas = undefined;
-    this.parts = [];
-    const leftover = this.have - need;
-    this.have = 0;
     this.onReply({ kind: 'value', value, cas });
-    return chunk.subarray(chunk.length - leftover);
+    return at;
   }
 
-  private fail(message: string): Buffer {
+  private fail(message: string): number {
     this.failed = true;
+    this.value = undefined;
     this.onError(message);
-    return EMPTY;
+    // push() reads nothing more once failed.
+    return Infinity;
   }
 }
 
-/** Whether the bytes at `offset` of the parts (taken as one) are CRLF END CRLF. */
-function trailerAt(parts: Buffer[], offset: number): boolean {
-  let i = 0;
-  let at = offset;
-  for (const part of parts) {
-    if (at >= part.length) {
-      at -= part.length;
-      continue;
-    }
-    for (; at < part.length && i < VALUE_TRAILER.length; at++, i++) {
-      if (part[at] !== VALUE_TRAILER[i]) return false;
-    }
-    if (i === VALUE_TRAILER.length) return true;
-    at = 0;
-  }
-  return false;
+/**
+ * A value that came whole in one read, bytes start..end of it. A view when the value is most
+ * of the read's memory; otherwise a copy of its own: a view keeps all of that memory alive for
+ * as long as the value lives (in L1, for instance), and a small value in a read that carried
+ * other replies with it (pipelined gets) would keep them all.
+ */
+function ownValue(chunk: Buffer, start: number, end: number): Buffer {
+  const bytes = end - start;
+  if (chunk.buffer.byteLength <= 2 * bytes + VIEW_SLACK) return chunk.subarray(start, end);
+  const own = Buffer.allocUnsafeSlow(bytes);
+  chunk.copy(own, 0, start, end);
+  return own;
 }

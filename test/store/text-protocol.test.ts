@@ -54,34 +54,126 @@ describe('text protocol replies', () => {
     assert.deepEqual(replies, EXPECTED);
   });
 
-  it('hands on a value that came in one read as a view of that read, without copying', () => {
+  it('reads the same replies when the stream is cut in three reads, at every pair of bytes', () => {
+    for (let a = 1; a < STREAM.length; a++) {
+      for (let b = a; b < STREAM.length; b++) {
+        const { reader, replies, errors } = collect();
+        reader.push(STREAM.subarray(0, a));
+        reader.push(STREAM.subarray(a, b));
+        reader.push(STREAM.subarray(b));
+        if (errors.length > 0 || replies.length !== EXPECTED.length) assert.fail(`cut at ${a}, ${b}: ${errors.join()} ${replies.length} replies`);
+        assert.deepEqual(replies, EXPECTED, `cut at ${a}, ${b}`);
+      }
+    }
+  });
+
+  it('hands on a value that is most of the read that brought it as a view of that read, without copying', () => {
+    const value = randomBytes(50_000);
+    const read = Buffer.concat([Buffer.from(`VALUE k 0 ${value.length}\r\n`), value, Buffer.from('\r\nEND\r\nSTORED\r\n')]);
     const { reader, replies } = collect();
-    const read = Buffer.from('VALUE k 0 3\r\nabc\r\nEND\r\nSTORED\r\n');
     reader.push(read);
     const first = replies[0] as Extract<TextReply, { kind: 'value' }>;
+    assert.ok(first.value.equals(value));
     assert.equal(first.value.buffer, read.buffer);
     assert.deepEqual(replies[1], { kind: 'status', status: 'STORED' });
   });
 
-  it('joins a 900 KB value that came in 64 KB reads once, byte for byte', () => {
+  it('copies out a value that is a small part of its read, so the value does not keep the read alive', () => {
+    // Pipelined gets: one 64 KB read brings a small value and a large one.
+    const small = randomBytes(100);
+    const large = randomBytes(60_000);
+    const read = Buffer.concat([
+      Buffer.from(`VALUE s 0 ${small.length}\r\n`),
+      small,
+      Buffer.from(`\r\nEND\r\nVALUE l 0 ${large.length}\r\n`),
+      large,
+      Buffer.from('\r\nEND\r\n'),
+    ]);
+    const { reader, replies } = collect();
+    reader.push(read);
+    const [s, l] = replies as Extract<TextReply, { kind: 'value' }>[];
+    assert.ok(s.value.equals(small));
+    assert.notEqual(s.value.buffer, read.buffer);
+    assert.equal(s.value.buffer.byteLength, small.length, 'memory of its own, of its own size');
+    // A copy: changing it leaves the read as it was.
+    s.value[0] ^= 0xff;
+    assert.ok(read.subarray(read.indexOf('\r\n') + 2, read.indexOf('\r\n') + 2 + small.length).equals(small));
+    assert.ok(l.value.equals(large));
+    assert.equal(l.value.buffer, read.buffer, 'the large one is most of the read: a view');
+  });
+
+  it('reads a value cut across reads into memory of its own, whichever byte the cut is at', () => {
+    const value = randomBytes(300);
+    const reply = Buffer.concat([Buffer.from(`VALUE k 0 ${value.length} 5\r\n`), value, Buffer.from('\r\nEND\r\n')]);
+    const stream = Buffer.concat([Buffer.from('STORED\r\n'), reply, Buffer.from('DELETED\r\n'), reply, Buffer.from('END\r\n')]);
+    for (let cut = 1; cut < stream.length; cut++) {
+      // Each read in a large buffer of its own, as a socket's would be after a big read.
+      const reads = [stream.subarray(0, cut), stream.subarray(cut)].map((r) => {
+        const own = Buffer.allocUnsafeSlow(65536);
+        r.copy(own);
+        return own.subarray(0, r.length);
+      });
+      const { reader, replies, errors } = collect();
+      for (const r of reads) reader.push(r);
+      assert.deepEqual(errors, [], `cut at ${cut}`);
+      assert.deepEqual(
+        replies.map((r) => r.kind),
+        ['status', 'value', 'status', 'value', 'end'],
+        `cut at ${cut}`,
+      );
+      for (const r of [replies[1], replies[3]] as Extract<TextReply, { kind: 'value' }>[]) {
+        assert.ok(r.value.equals(value), `cut at ${cut}`);
+        assert.equal(r.cas, '5');
+        assert.ok(!reads.some((read) => read.buffer === r.value.buffer), `cut at ${cut}: shares a read`);
+        assert.equal(r.value.buffer.byteLength, value.length, `cut at ${cut}`);
+      }
+    }
+  });
+
+  it('reads a 900 KB value that came in reads of any size into one buffer, joining nothing', () => {
     const value = randomBytes(900 * 1024);
     const stream = Buffer.concat([Buffer.from(`VALUE big 0 ${value.length} 9\r\n`), value, Buffer.from('\r\nEND\r\nEND\r\n')]);
-    const { reader, replies } = collect();
-    // Counts the joins: memjs's own reader copied everything so far on every read.
-    const concat = Buffer.concat;
-    let joins = 0;
-    Buffer.concat = (list: readonly Uint8Array[], length?: number) => (joins++, concat(list, length));
-    try {
-      for (let at = 0; at < stream.length; at += 65536) reader.push(stream.subarray(at, at + 65536));
-    } finally {
-      Buffer.concat = concat;
+    for (const readSize of [65536, 19456, 1000, 7]) {
+      const { reader, replies, errors } = collect();
+      // memjs's own reader copied everything so far on every read; this one copies each read
+      // once, into the value's buffer, and joins no reads.
+      const concat = Buffer.concat;
+      let joins = 0;
+      Buffer.concat = (list: readonly Uint8Array[], length?: number) => (joins++, concat(list, length));
+      try {
+        for (let at = 0; at < stream.length; at += readSize) reader.push(stream.subarray(at, at + readSize));
+      } finally {
+        Buffer.concat = concat;
+      }
+      assert.deepEqual(errors, []);
+      // Only the VALUE line's own few bytes are joined, when reads cut it (7-byte reads).
+      assert.ok(joins <= (readSize < 100 ? 10 : 0), `${joins} joins with ${readSize}-byte reads`);
+      assert.equal(replies.length, 2);
+      const got = replies[0] as Extract<TextReply, { kind: 'value' }>;
+      assert.ok(got.value.equals(value), `${readSize}-byte reads`);
+      assert.equal(got.cas, '9');
+      assert.equal(got.value.buffer.byteLength, value.length, 'a buffer of exactly the value');
+      assert.deepEqual(replies[1], { kind: 'end' });
     }
-    assert.equal(joins, 1);
-    assert.equal(replies.length, 2);
-    const got = replies[0] as Extract<TextReply, { kind: 'value' }>;
-    assert.ok(got.value.equals(value));
-    assert.equal(got.value.buffer.byteLength, value.length, 'a buffer of exactly the value');
-    assert.deepEqual(replies[1], { kind: 'end' });
+  });
+
+  it('takes a VALUE line of more than 1 GB as a stream out of step, allocating nothing', () => {
+    const { reader, replies, errors } = collect();
+    reader.push(Buffer.from(`VALUE k 0 ${2 ** 40}\r\nabc`));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /1099511627776 bytes/);
+    assert.deepEqual(replies, []);
+  });
+
+  it('takes a wrong trailer as a stream out of step wherever the reads cut it', () => {
+    const bad = Buffer.from('VALUE k 0 3\r\nabc\r\nEXD\r\nSTORED\r\n');
+    for (let cut = 0; cut < bad.length; cut++) {
+      const { reader, replies, errors } = collect();
+      reader.push(bad.subarray(0, cut));
+      reader.push(bad.subarray(cut));
+      assert.equal(errors.length, 1, `cut at ${cut}`);
+      assert.deepEqual(replies, [], `cut at ${cut}`);
+    }
   });
 
   it('reports a stream out of step once and reads nothing after it', () => {
