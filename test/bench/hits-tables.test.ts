@@ -46,8 +46,9 @@ test('the overview has one column per size and says why a row has no figure', ()
 
 test('targets print their verdicts: met, NOT met, not measured with the reason', () => {
   const lines = targetLines(evaluateHitTargets(SIZES, 50));
-  assert.match(lines[0], /^\[met\] 10 KB identity hits: memfront >= 0\.9x the bare Node server: 0\.93x \(by CPU per request: 0\.70x\)$/);
-  assert.match(lines[1], /^\[not measured\] 100 KB identity hits: memfront >= 2x nginx srcache\+memc: not measured \(nginx-identity: row not measured\)$/);
+  assert.match(lines[0], /^\[not measured\] 10 KB identity hits: memfront >= 1\.0x Varnish identity: not measured \(varnish-identity: row not measured\)$/);
+  assert.match(lines[1], /^\[NOT met\] 10 KB identity hits: CPU per hit <= 1\.15x the bare Node server's: 1\.43x the CPU per hit$/);
+  assert.match(lines[4], /^\[not measured\] 100 KB identity hits: memfront >= 2x nginx srcache\+memc: not measured \(nginx-identity: row not measured\)$/);
   assert.ok(lines.some((l) => l.startsWith('[met] memfront RSS under the load <= 150 MB: peak 101.3 MB')));
 });
 
