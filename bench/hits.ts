@@ -14,6 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { unpinProcess } from './lib/pin-process.js';
 import { runHitsCompare } from './compare/hits-compare.js';
 import { runForwardFill } from './compare/forward-fill.js';
 import { formatTable, fmtInt, fmtMs } from './lib/bench-table.js';
@@ -252,7 +253,12 @@ export async function hitsMain(args: readonly string[] = process.argv.slice(2)):
     if (args[i].startsWith('--sets=')) continue;
     rest.push(args[i]);
   }
-  if (sets.includes('hits')) await runHitsCompare(rest, RESULTS_DIR);
+  if (sets.includes('hits')) {
+    await runHitsCompare(rest, RESULTS_DIR);
+    // It pinned this process to wrk's core; the next sets decide their own pinning from the
+    // CPUs this process may use, which would be that one core.
+    unpinProcess(process.pid);
+  }
   const ff = sets.filter((s) => s !== 'hits');
   if (ff.length > 0 && !process.exitCode) await runForwardFill([...rest, '--sets', ff.join(',')], RESULTS_DIR);
 }
