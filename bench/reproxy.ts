@@ -27,6 +27,7 @@ import { startConstantServer, type ConstantServer } from './lib/start-constant-s
 import { median } from './lib/stats.js';
 import { stopChild } from './lib/stop-child.js';
 import { ensureWrk, runWrk, type WrkResult } from './lib/wrk.js';
+import { childPort } from './lib/child-port.js';
 
 const argv = process.argv.slice(2);
 const size = numberFlag(argv, 'size', 10240);
@@ -68,16 +69,7 @@ function serveBackend(fileUrl: string): void {
 async function startBackend(fileUrl: string, cpu: number | undefined): Promise<{ url: string; close(): Promise<void> }> {
   const self = fileURLToPath(import.meta.url);
   const child = pinnedSpawn(cpu, process.execPath, [self, '--serve-backend', fileUrl, '--size', String(size)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(Number(out.slice(0, nl)));
-    });
-    child.once('error', reject);
-    child.once('exit', (code, signal) => reject(new Error(`bench backend exited (${code ?? signal}) before printing its port`)));
-  });
+  const port = await childPort(child, 'bench backend');
   return { url: `http://127.0.0.1:${port}`, close: () => stopChild(child, 2000) };
 }
 

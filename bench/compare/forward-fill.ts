@@ -34,6 +34,7 @@ import { startMemfrontTarget } from './memfront-target.js';
 import { nginxAvailability, startNginxSrcache } from './nginx-srcache.js';
 import { startVarnish, varnishAvailability } from './varnish.js';
 import { MEMFRONT_HIT_CONFIG } from './hit-servers.js';
+import { childPort } from '../lib/child-port.js';
 
 export const SESSION_COOKIE = 'wordpress_logged_in_0123456789abcdef=admin%7C1700000000%7Cabcdef';
 const BARE_PROXY = fileURLToPath(new URL('../lib/bare-proxy-server.js', import.meta.url));
@@ -205,15 +206,7 @@ interface Running {
 
 async function startBareProxy(kind: 'undici' | 'http-proxy', backend: string, cpu: number | undefined): Promise<Running> {
   const child = pinnedSpawn(cpu, process.execPath, [BARE_PROXY, '--kind', kind, '--backend', backend], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(Number(out.slice(0, nl)));
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} server exited (${code}) before printing its port`)));
-  });
+  const port = await childPort(child, `${kind} server`);
   return { url: `http://127.0.0.1:${port}`, pids: [child.pid ?? -1], children: false, close: () => stopChild(child, 2000) };
 }
 

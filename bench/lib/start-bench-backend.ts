@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { httpProbe } from './http-probe.js';
 import { pinnedSpawn } from './pinned-spawn.js';
 import { stopChild } from './stop-child.js';
+import { childPort } from './child-port.js';
 
 export interface BenchBackend {
   port: number;
@@ -20,21 +21,7 @@ export async function startBenchBackend(opts: { pages: number; renderMs: number;
   const args = [SCRIPT, '--pages', String(opts.pages), '--render-ms', String(opts.renderMs)];
   // stdin stays a pipe: when this process dies the pipe closes and the backend exits with it.
   const child = pinnedSpawn(opts.cpu, process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      child.stdout?.off('data', onData);
-      const p = Number(out.slice(0, nl));
-      if (Number.isInteger(p) && p > 0) resolve(p);
-      else reject(new Error(`bench backend printed ${JSON.stringify(out.slice(0, nl))} instead of a port`));
-    };
-    child.stdout?.on('data', onData);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => reject(new Error(`bench backend exited (${code ?? signal}) before printing its port`)));
-  });
+  const port = await childPort(child, 'bench backend');
   const url = `http://127.0.0.1:${port}`;
   return {
     port,

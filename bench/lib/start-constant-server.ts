@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { pinnedSpawn } from './pinned-spawn.js';
 import { stopChild } from './stop-child.js';
+import { childPort } from './child-port.js';
 
 export interface ConstantServer {
   port: number;
@@ -26,21 +27,7 @@ export async function startConstantServer(size: number, opts: ConstantServerOpti
   for (const [name, value] of Object.entries(opts.headers ?? {})) args.push('--header', `${name}: ${value}`);
   // stdin stays a pipe: when this process dies the pipe closes and the server exits with it.
   const child = pinnedSpawn(opts.cpu, process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      child.stdout?.off('data', onData);
-      const p = Number(out.slice(0, nl));
-      if (Number.isInteger(p) && p > 0) resolve(p);
-      else reject(new Error(`constant server printed ${JSON.stringify(out.slice(0, nl))} instead of a port`));
-    };
-    child.stdout?.on('data', onData);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => reject(new Error(`constant server exited (${code ?? signal}) before printing its port`)));
-  });
+  const port = await childPort(child, 'constant server');
   return {
     port,
     url: `http://127.0.0.1:${port}/`,
