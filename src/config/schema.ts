@@ -127,6 +127,20 @@ interface MfFormat {
   coerce?(s: string): unknown;
 }
 
+/** A list given as JSON (in env and arguments too), each item checked by `item`. */
+function jsonList(expect: string, item: (x: unknown, i: number) => void): MfFormat {
+  return {
+    kind: 'array',
+    expect,
+    validate(x) {
+      if (typeof x === 'string') fail(`must be JSON (${expect}), got ${show(x)}`);
+      if (!Array.isArray(x)) fail(`must be ${expect}, got ${show(x)}`);
+      x.forEach(item);
+    },
+    coerce: toJson,
+  };
+}
+
 function scalar(kind: JsonKind, expect: string, ok: (x: unknown) => boolean, coerce?: (s: string) => unknown): MfFormat {
   return {
     kind,
@@ -256,26 +270,8 @@ const formats = {
     },
     coerce: toJson,
   },
-  'mf-routes': {
-    kind: 'array',
-    expect: ROUTES_EXPECT,
-    validate(x) {
-      if (typeof x === 'string') fail(`must be JSON (${ROUTES_EXPECT}), got ${show(x)}`);
-      if (!Array.isArray(x)) fail(`must be ${ROUTES_EXPECT}, got ${show(x)}`);
-      x.forEach(validateRoute);
-    },
-    coerce: toJson,
-  },
-  'mf-rules': {
-    kind: 'array',
-    expect: RULES_EXPECT,
-    validate(x) {
-      if (typeof x === 'string') fail(`must be JSON (${RULES_EXPECT}), got ${show(x)}`);
-      if (!Array.isArray(x)) fail(`must be ${RULES_EXPECT}, got ${show(x)}`);
-      x.forEach(validateRule);
-    },
-    coerce: toJson,
-  },
+  'mf-routes': jsonList(ROUTES_EXPECT, validateRoute),
+  'mf-rules': jsonList(RULES_EXPECT, validateRule),
 } satisfies Record<string, MfFormat>;
 
 export type FormatName = keyof typeof formats;
