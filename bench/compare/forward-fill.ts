@@ -35,6 +35,7 @@ import { nginxAvailability, startNginxSrcache } from './nginx-srcache.js';
 import { startVarnish, varnishAvailability } from './varnish.js';
 import { MEMFRONT_HIT_CONFIG } from './hit-servers.js';
 import { childPort } from '../lib/child-port.js';
+import { runFigures, type RunFigures } from '../lib/wrk-output.js';
 
 export const SESSION_COOKIE = 'wordpress_logged_in_0123456789abcdef=admin%7C1700000000%7Cabcdef';
 const BARE_PROXY = fileURLToPath(new URL('../lib/bare-proxy-server.js', import.meta.url));
@@ -72,13 +73,7 @@ export const FORWARD_FILL_TARGETS: Record<SetId, { over: ServerId; atLeast: numb
   fill: { over: 'varnish', atLeast: 1.0, text: 'cache fill: memfront >= 1.0x Varnish' },
 };
 
-export interface FfRun {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  errors: number;
-  non2xx: number;
+export interface FfRun extends RunFigures {
   cpuUsPerRequest?: number;
   rssPeakBytes?: number;
   serverCoreOthers?: number;
@@ -298,12 +293,7 @@ async function measure(set: SetId, url: string, running: Running, o: Options, cp
   const wrkBusy = busyShare(before, after, cpu.wrk);
   const wrkSoft = busyShare(before, after, cpu.wrk, 'softirq');
   return {
-    rps: r.rps,
-    p50Ms: r.latencyMs.p50,
-    p99Ms: r.latencyMs.p99,
-    requests: r.requests,
-    errors: r.errors,
-    non2xx: r.non2xx,
+    ...runFigures(r),
     cpuUsPerRequest: cpuSeconds !== undefined && r.requests > 0 ? (cpuSeconds * 1e6) / r.requests : undefined,
     rssPeakBytes: known && usage.length ? usage[0]!.peakRssBytes : undefined,
     // The origin shares the server core here (its CPU is not sampled), so only wrk's core is

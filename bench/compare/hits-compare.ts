@@ -24,6 +24,7 @@ import { sumCounter } from '../lib/prometheus-text.js';
 import { ensureWrk, runWrk } from '../lib/wrk.js';
 import { hitPaths } from '../lib/wrk-paths.js';
 import { hitServerAvailability, startHitServer, type HitServer, type HitServerKind } from './hit-servers.js';
+import { runFigures } from '../lib/wrk-output.js';
 
 interface RowSpec {
   id: HitRowId;
@@ -183,12 +184,7 @@ async function measureRun(server: HitServer, spec: RowSpec, origin: CountingOrig
   const serverCoreSoftirq = busyShare(statBefore, statAfter, cpu.server, 'softirq');
   const window = serverUsage?.wallSeconds ?? r.durationS;
   return {
-    rps: r.rps,
-    p50Ms: r.latencyMs.p50,
-    p99Ms: r.latencyMs.p99,
-    requests: r.requests,
-    errors: r.errors,
-    non2xx: r.non2xx,
+    ...runFigures(r),
     serverRssPeakBytes: serverUsage?.peakRssBytes,
     companionRssPeakBytes: companionUsage.length && companionKnown ? companionUsage.reduce((s, u) => s + u!.peakRssBytes, 0) : undefined,
     cpuSeconds,

@@ -3,6 +3,7 @@
 // bench measures, this decides, so the rules can be read (and tested) on their own.
 
 import { median } from './stats.js';
+import type { RunFigures } from './wrk-output.js';
 
 export type HitRowId = 'memfront-identity' | 'memfront-gzip' | 'bare' | 'bare-distinct' | 'nginx-identity' | 'varnish-identity' | 'varnish-gzip' | 'varnish-gunzip';
 
@@ -23,15 +24,7 @@ export const KB10 = 10 * 1024;
 export const KB100 = 100 * 1024;
 
 /** One wrk run against one row, with what the bench measured around it. */
-export interface RunMeasure {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  /** Socket errors (connect, read, write, timeout). */
-  errors: number;
-  /** Answers with status >= 400. */
-  non2xx: number;
+export interface RunMeasure extends RunFigures {
   /** Peak RSS of the server's own processes (memfront, nginx master+worker, varnishd+child). */
   serverRssPeakBytes?: number;
   /** Peak RSS of the memcached the server uses, when it has one. */

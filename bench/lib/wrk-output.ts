@@ -30,6 +30,22 @@ done = function(summary, latency, requests)
 end
 `;
 
+/** The figures of a run every bench table shows, in the tables' names. */
+export interface RunFigures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  /** Socket errors (connect, read, write, timeout). */
+  errors: number;
+  /** Answers with status >= 400. */
+  non2xx: number;
+}
+
+export function runFigures(r: WrkResult): RunFigures {
+  return { rps: r.rps, p50Ms: r.latencyMs.p50, p99Ms: r.latencyMs.p99, requests: r.requests, errors: r.errors, non2xx: r.non2xx };
+}
+
 interface RawReport {
   requests: number;
   duration_us: number;
