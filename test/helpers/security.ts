@@ -5,7 +5,7 @@ import http from 'node:http';
 import { cacheKey } from '../../src/policy/cache-key.js';
 import { compileGlobs } from '../../src/policy/glob.js';
 import { MemcachedStore } from '../../src/store/memcached-store.js';
-import type { Stack } from './stack.js';
+import { startStack, type Stack } from './stack.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -13,6 +13,18 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export function keyOf(stack: Stack, host: string, url: string): string {
   const c = stack.config.cache;
   return cacheKey({ method: 'GET', scheme: 'http', host, url }, { keyPrefix: c.memcached.keyPrefix, ignoreQueryParam: compileGlobs(c.ignoreQueryParams) });
+}
+
+/**
+ * An offload server (contract: "Offload route"): a memfront whose base is `baseUrl`, on the
+ * same memcached under its own key prefix, with no stale windows. Its backend is unreachable.
+ */
+export function startOffloadServer(memcachedAddress: string, baseUrl: string): Promise<Stack> {
+  return startStack({
+    backend: { url: 'http://127.0.0.1:9', timeoutMs: 2000 },
+    offload: { base: baseUrl },
+    cache: { memcached: { servers: [memcachedAddress], timeoutMs: 500, keyPrefix: 'off:' }, staleWhileRevalidate: 0, staleIfError: 0 },
+  });
 }
 
 /** A store on the same memcached, for reading and planting entries behind memfront's back. */

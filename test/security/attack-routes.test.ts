@@ -8,7 +8,7 @@ import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { FakeTracker } from '../helpers/fake-tracker.js';
 import { rawRequest, req, startRecordingBackend, type RecordingBackend, type Reply } from '../helpers/recording-backend.js';
-import { sleep, visit } from '../helpers/security.js';
+import { sleep, startOffloadServer, visit } from '../helpers/security.js';
 
 const HOST = 'victim.test';
 const MB = 1024 * 1024;
@@ -69,11 +69,7 @@ before(async () => {
       { match: '^/offload/', to: 'offload', servers: ['http://127.0.0.1:9'], minSize: MB },
     ],
   });
-  offloadServer = await startStack({
-    backend: { url: 'http://127.0.0.1:9', timeoutMs: 2000 },
-    offload: { base: offloadBase.url },
-    cache: { memcached: { servers: [mc.address], timeoutMs: 500, keyPrefix: 'off:' }, staleWhileRevalidate: 0, staleIfError: 0 },
-  });
+  offloadServer = await startOffloadServer(mc.address, offloadBase.url);
 });
 
 after(async () => {

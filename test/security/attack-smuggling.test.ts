@@ -10,7 +10,7 @@ import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { FakeTracker } from '../helpers/fake-tracker.js';
 import { rawRequest, req, startRecordingBackend, type RecordingBackend } from '../helpers/recording-backend.js';
-import { sleep, visit } from '../helpers/security.js';
+import { sleep, startOffloadServer, visit } from '../helpers/security.js';
 
 const HOST = 'victim.test';
 /** Long enough for bytes memfront sent upstream to have arrived on loopback. */
@@ -50,11 +50,7 @@ before(async () => {
       { match: '^/dl/(.*)$', to: 'reproxy', url: `${files.url}/files/$1` },
     ],
   });
-  offloadServer = await startStack({
-    backend: { url: 'http://127.0.0.1:9', timeoutMs: 2000 },
-    offload: { base: offloadBase.url },
-    cache: { memcached: { servers: [mc.address], timeoutMs: 500, keyPrefix: 'off:' }, staleWhileRevalidate: 0, staleIfError: 0 },
-  });
+  offloadServer = await startOffloadServer(mc.address, offloadBase.url);
 });
 
 after(async () => {
