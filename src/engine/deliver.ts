@@ -213,22 +213,11 @@ function answer(req: IncomingMessage, res: ServerResponse, entry: Entry, info: D
       if (gzip) p.gzipHead = last;
       else p.identityHead = last;
     }
-    if (gzip) {
-      if (!endPrepared(res, entry.status, last, p, head ? undefined : entry.body)) {
-        res.writeHead(entry.status, last.headers);
-        res.end(head ? undefined : entry.body);
-      }
-      return head ? 0 : entry.body.length;
+    const body = head ? undefined : gzip ? entry.body : identityNow(entry, p);
+    if (head || body !== undefined) {
+      endPlain(res, entry.status, last, p, body);
+      return body?.length ?? 0;
     }
-    if (head) {
-      if (!endPrepared(res, entry.status, last, p, undefined)) {
-        res.writeHead(entry.status, last.headers);
-        res.end();
-      }
-      return 0;
-    }
-    const identity = identityNow(entry, p);
-    if (identity !== undefined && endPrepared(res, entry.status, last, p, identity)) return identity.length;
     return sendIdentity(res, entry, p, entry.status, last.headers, head, 0, p.identityLength, stream);
   }
 
@@ -304,11 +293,18 @@ function sendIdentity(
   return sendSlices(res, status, headers, inflateSlices(entry.body, p.identityLength, start, take), () => unreadable(entry, p));
 }
 
-/** Ends a plain answer with its head serialised here (wire-head.ts); false, having written nothing, when Node's writeHead must do it. */
-function endPrepared(res: ServerResponse, status: number, last: Head, p: Prepared, body: Buffer | undefined): boolean {
-  if (!p.wireSafe) return false;
-  const ending = headEnding(res);
-  if (ending === undefined) return false;
+/**
+ * Ends a plain answer with the body (none for HEAD): its head serialised here (wire-head.ts)
+ * when this response is the plain keep-alive case and the entry's fields were checked, else by
+ * Node's writeHead.
+ */
+function endPlain(res: ServerResponse, status: number, last: Head, p: Prepared, body: Buffer | undefined): void {
+  const ending = p.wireSafe ? headEnding(res) : undefined;
+  if (ending === undefined) {
+    res.writeHead(status, last.headers);
+    res.end(body);
+    return;
+  }
   const date = httpDate(Date.now());
   if (last.wire === undefined || last.wireDate !== date || last.wireEnding !== ending) {
     last.wire = serialiseHead(status, last.headers, date, ending);
@@ -316,7 +312,6 @@ function endPrepared(res: ServerResponse, status: number, last: Head, p: Prepare
     last.wireEnding = ending;
   }
   endWithHead(res, status, last.wire, body);
-  return true;
 }
 
 function ageOf(entry: Entry, now: number): string {
