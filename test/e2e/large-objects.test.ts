@@ -9,8 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { sleep, startBackend, startStack, type FakeBackend, type Stack } from '../helpers/stack.js';
-import { cacheKey } from '../../src/policy/cache-key.js';
-import { compileGlobs } from '../../src/policy/glob.js';
+import { keyOf as keyOfUrl, visit, type Visit } from '../helpers/security.js';
 import { MemcachedStore } from '../../src/store/memcached-store.js';
 import { decodeEntry, type Entry } from '../../src/store/entry-codec.js';
 import { chunkKey, chunkSizeFor } from '../../src/store/chunked-entry.js';
@@ -97,29 +96,12 @@ beforeEach(async () => {
   await stack.mf.settled();
 });
 
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  /** The whole body arrived, as announced. */
-  complete: boolean;
-}
-
-function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(stack.url + path, { method, headers: { host: HOST, ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => {});
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Visit> {
+  return visit(stack.url, path, { host: HOST, ...headers }, method);
 }
 
 function keyOf(path: string): string {
-  return cacheKey({ method: 'GET', scheme: 'http', host: HOST, url: path }, { keyPrefix: 'mf1:', ignoreQueryParam: compileGlobs(stack.config.cache.ignoreQueryParams) });
+  return keyOfUrl(stack, HOST, path);
 }
 
 async function storedIndex(path: string): Promise<Entry | null> {

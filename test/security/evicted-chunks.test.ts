@@ -5,14 +5,12 @@
 // hand, as an eviction would.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { listenOn } from '../helpers/listen.js';
 import { startBackend, startStack, type FakeBackend, type Stack } from '../helpers/stack.js';
-import { cacheKey } from '../../src/policy/cache-key.js';
-import { compileGlobs } from '../../src/policy/glob.js';
+import { keyOf as keyOfUrl, visit, type Visit } from '../helpers/security.js';
 import { MemcachedStore } from '../../src/store/memcached-store.js';
 import { MetaCasClient } from '../../src/store/meta-cas.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
@@ -30,29 +28,12 @@ let backend: FakeBackend;
 let stack: Stack;
 let store: MemcachedStore;
 
-interface Got {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  /** The whole body arrived, as announced. */
-  complete: boolean;
-}
-
-function get(path: string, headers: Record<string, string> = {}): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(stack.url + path, { headers: { host: HOST, ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => {});
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(path: string, headers: Record<string, string> = {}): Promise<Visit> {
+  return visit(stack.url, path, { host: HOST, ...headers });
 }
 
 function keyOf(path: string): string {
-  return cacheKey({ method: 'GET', scheme: 'http', host: HOST, url: path }, { keyPrefix: 'mf1:', ignoreQueryParam: compileGlobs(stack.config.cache.ignoreQueryParams) });
+  return keyOfUrl(stack, HOST, path);
 }
 
 /** Stores `path` (a 5 MB file, in CHUNKS chunks), then deletes chunk `i` as memcached's LRU would. */
