@@ -19,7 +19,7 @@ import { hitReportMarkdown, hitReportTerminal, type HitReportText } from '../lib
 import { httpProbe, type ProbeAnswer } from '../lib/http-probe.js';
 import { pinProcess } from '../lib/pin-process.js';
 import { canPin } from '../lib/pinned-spawn.js';
-import { startProcSampler, type ProcSampler } from '../lib/proc-sampler.js';
+import { startProcSampler, type ProcSampler, type ProcUsage } from '../lib/proc-sampler.js';
 import { sumCounter } from '../lib/prometheus-text.js';
 import { ensureWrk, runWrk } from '../lib/wrk.js';
 import { hitPaths } from '../lib/wrk-paths.js';
@@ -179,7 +179,8 @@ async function measureRun(server: HitServer, spec: RowSpec, origin: CountingOrig
   const backendRequests = origin.requests() - backendBefore;
   const hitsAfter = server.kind === 'memfront' ? await memfrontHits(server) : undefined;
   const companionKnown = companionUsage.every((u) => u !== undefined);
-  const cpuSeconds = serverUsage && companionKnown ? serverUsage.cpuSeconds + companionUsage.reduce((s, u) => s + u!.cpuSeconds, 0) : undefined;
+  const both = (pick: (u: ProcUsage) => number) => (serverUsage && companionKnown ? pick(serverUsage) + companionUsage.reduce((s, u) => s + pick(u!), 0) : undefined);
+  const cpuSeconds = both((u) => u.cpuSeconds);
   const serverCoreBusy = busyShare(statBefore, statAfter, cpu.server);
   const serverCoreSoftirq = busyShare(statBefore, statAfter, cpu.server, 'softirq');
   const window = serverUsage?.wallSeconds ?? r.durationS;
@@ -188,6 +189,7 @@ async function measureRun(server: HitServer, spec: RowSpec, origin: CountingOrig
     serverRssPeakBytes: serverUsage?.peakRssBytes,
     companionRssPeakBytes: companionUsage.length && companionKnown ? companionUsage.reduce((s, u) => s + u!.peakRssBytes, 0) : undefined,
     cpuSeconds,
+    userSeconds: both((u) => u.userSeconds),
     backendRequests,
     countedHits: hitsBefore !== undefined && hitsAfter !== undefined ? hitsAfter - hitsBefore : undefined,
     serverCoreBusy,
@@ -284,7 +286,9 @@ async function benchSize(size: number, o: HitsCompareOptions, wrk: string, cpu: 
           const m = { ...leastNoisy(attempts), discardedAttempts: attempts.length - 1 };
           row.runs.push(m);
           const noise = runNoise(m);
-          const cpuUs = m.cpuSeconds !== undefined && m.requests > 0 ? `${((m.cpuSeconds * 1e6) / m.requests).toFixed(1)} us/req` : '';
+          const perReq = (sec: number) => ((sec * 1e6) / m.requests).toFixed(1);
+          const cpuUs = m.cpuSeconds !== undefined && m.requests > 0
+            ? `${perReq(m.cpuSeconds)} us/req${m.userSeconds !== undefined ? ` (user ${perReq(m.userSeconds)})` : ''}` : '';
           console.log(`  ${sizeLabel(size)} round ${round}/${o.rounds}  ${spec.id.padEnd(17)} ${fmtInt(m.rps).padStart(8)} req/s  p99 ${m.p99Ms.toFixed(2)} ms  ${cpuUs}` +
             (noise !== undefined && noise > o.maxNoise ? `  (disturbed: others took ${(noise * 100).toFixed(0)}% of a core)` : '') +
             (m.backendRequests ? `  (${m.backendRequests} reached the origin)` : '') +
@@ -359,7 +363,8 @@ bench-results/hits-compare-<time>.json and .md (forward-fill-<time>.* for the ot
   --connections N    wrk connections (default 50)
   --urls N           distinct URLs wrk rotates over, all warmed to hits first (default 100)
   --duration S       seconds per run (default 10; --quick 3)
-  --rounds N         interleaved rounds; medians are reported (default 3; --quick 1)
+  --rounds N         interleaved rounds; medians are reported, and beside each ratio the
+                     median of the rounds' own ratios (default 3; --quick 1)
   --warmup S         an unmeasured wrk run per row first (default 5: V8 takes a few seconds
                      to reach steady speed on memfront's hit path; --quick 1)
   --prewarm S        an unmeasured run of S seconds right before each measured run, every
@@ -412,7 +417,7 @@ export async function runHitsCompare(argv: readonly string[], resultsDir: string
       pinned ? 'each server and its memcached pinned to CPU 0, wrk (and this process) to CPU 1' : 'NO CPU pinning (needs taskset and 2 cores): servers and wrk share cores',
       'memfront: the default config except cache.memcached.servers (its own memcached) and log.level=warn (listener and admin on free 127.0.0.1 ports)',
       'nginx srcache+memc: 1 worker, its own memcached, stores identity; Varnish: malloc storage, the identity row from an instance storing what the origin sent, the gzip rows from one storing gzip (do_gzip) that unzips for identity clients',
-      'RSS MB: peak of the server\'s own processes; memcached MB: its memcached; CPU us/req: utime+stime of both (and all child processes) over the run / requests',
+      'RSS MB: peak of the server\'s own processes; memcached MB: its memcached; CPU us/req: utime+stime of both (and all child processes) over the run / requests; user us/req: the utime part (the processes\' own code; the rest is the kernel\'s work for them)',
       `machine: ${cpuCount} CPUs (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}, load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}`,
     ];
     console.log(`hits --compare: ${setup[0]}`);

@@ -5,7 +5,7 @@
 import { fmtInt, fmtMs, formatTable } from './bench-table.js';
 import { HIT_ROWS, sizeLabel, summariseRow, verdict, type Ratio, type RowResult, type SizeResult, type TargetCheck } from './hit-targets.js';
 
-const SIZE_HEADER = ['cache hits', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'memcached MB', 'CPU us/req', 'B/answer', 'runs req/s'];
+const SIZE_HEADER = ['cache hits', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'memcached MB', 'CPU us/req', 'user us/req', 'B/answer', 'runs req/s'];
 
 function mb(bytes: number | undefined): string {
   return bytes === undefined ? '-' : (bytes / 1e6).toFixed(1);
@@ -13,7 +13,7 @@ function mb(bytes: number | undefined): string {
 
 function rowCells(row: RowResult): string[] {
   const s = summariseRow(row);
-  if (!s) return [row.label, row.status === 'ok' ? 'no runs' : row.status, '-', '-', '-', '-', '-', '-', row.status === 'failed' ? (row.detail ?? '') : ''];
+  if (!s) return [row.label, row.status === 'ok' ? 'no runs' : row.status, '-', '-', '-', '-', '-', '-', '-', row.status === 'failed' ? (row.detail ?? '') : ''];
   return [
     row.label,
     fmtInt(s.rps),
@@ -22,6 +22,7 @@ function rowCells(row: RowResult): string[] {
     mb(s.serverRssPeakBytes),
     mb(s.companionRssPeakBytes),
     s.cpuUsPerRequest === undefined ? '-' : s.cpuUsPerRequest.toFixed(1),
+    s.userUsPerRequest === undefined ? '-' : s.userUsPerRequest.toFixed(1),
     row.bytesPerResponse === undefined ? '-' : fmtInt(row.bytesPerResponse),
     s.runsRps.map(fmtInt).join(' '),
   ];
@@ -52,7 +53,9 @@ export function overviewCells(sizes: readonly SizeResult[]): { header: string[];
 
 export function ratioLines(ratios: readonly Ratio[]): string[] {
   return ratios.map((r) => `${sizeLabel(r.size)}: ${r.of} / ${r.over} = ${r.value === undefined ? `- (${r.why})` : `${r.value.toFixed(2)}x`}` +
-    (r.cpuValue === undefined ? '' : `, by CPU per request ${r.cpuValue.toFixed(2)}x`));
+    (r.cpuValue === undefined ? '' : `, by CPU per request ${r.cpuValue.toFixed(2)}x`) +
+    (r.userValue === undefined ? '' : `, by user CPU ${r.userValue.toFixed(2)}x`) +
+    (r.paired === undefined ? '' : `; rounds' own ratios: median ${r.paired.toFixed(2)}x`));
 }
 
 export function targetLines(checks: readonly TargetCheck[]): string[] {

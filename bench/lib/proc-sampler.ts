@@ -16,6 +16,9 @@ export interface ProcSample {
 export interface ProcUsage {
   peakRssBytes: number;
   cpuSeconds: number;
+  /** The two parts of cpuSeconds: in the process's own code, and in the kernel on its behalf (writev's copies, TCP). */
+  userSeconds: number;
+  systemSeconds: number;
   wallSeconds: number;
   /** cpuSeconds / wallSeconds * 100: 100 = one core busy the whole time. */
   cpuPercent: number;
@@ -28,6 +31,8 @@ export interface ProcStat {
   ppid: number;
   /** utime + stime, in clock ticks. */
   ticks: number;
+  userTicks: number;
+  systemTicks: number;
 }
 
 /** Fields of /proc/<pid>/stat; the command name may hold spaces and parentheses, so split after the last ')'. */
@@ -41,7 +46,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const utime = Number(f[11]);
   const stime = Number(f[12]);
   if (!Number.isFinite(pid) || !Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
-  return { pid, ppid, ticks: utime + stime };
+  return { pid, ppid, ticks: utime + stime, userTicks: utime, systemTicks: stime };
 }
 
 /** VmRSS from /proc/<pid>/status, in bytes. */
@@ -112,6 +117,8 @@ export function startProcSampler(pid: number, opts: { intervalMs?: number; child
   // CPU ticks counted from the first sample on, per pid, so a process that exits keeps its share.
   const firstTicks = new Map<number, number>();
   const lastTicks = new Map<number, number>();
+  const firstUser = new Map<number, number>();
+  const lastUser = new Map<number, number>();
   const series: ProcSample[] = [];
   let peak = 0;
   let pids = new Set<number>();
@@ -122,8 +129,12 @@ export function startProcSampler(pid: number, opts: { intervalMs?: number; child
     let rss = 0;
     for (const s of stats) {
       pids.add(s.pid);
-      if (!firstTicks.has(s.pid)) firstTicks.set(s.pid, s.ticks);
+      if (!firstTicks.has(s.pid)) {
+        firstTicks.set(s.pid, s.ticks);
+        firstUser.set(s.pid, s.userTicks);
+      }
       lastTicks.set(s.pid, s.ticks);
+      lastUser.set(s.pid, s.userTicks);
       rss += readRss(s.pid);
     }
     let total = 0;
@@ -143,9 +154,14 @@ export function startProcSampler(pid: number, opts: { intervalMs?: number; child
       sample();
       const wallSeconds = (Date.now() - t0) / 1000;
       const cpuSeconds = prevTotal / hz;
+      let user = 0;
+      for (const [p, last] of lastUser) user += last - (firstUser.get(p) ?? last);
+      const userSeconds = Math.min(cpuSeconds, user / hz);
       const usage: ProcUsage = {
         peakRssBytes: peak,
         cpuSeconds,
+        userSeconds,
+        systemSeconds: cpuSeconds - userSeconds,
         wallSeconds,
         cpuPercent: wallSeconds > 0 ? (cpuSeconds / wallSeconds) * 100 : 0,
         processes: pids.size,

@@ -15,7 +15,7 @@ const SIZES: SizeResult[] = [
     size: KB10,
     rows: [
       { id: 'bare', label: 'bare Node', status: 'ok', bytesPerResponse: 10240, runs: [run({ rps: 25_900.4, p50Ms: 1.5, p99Ms: 3.25, serverRssPeakBytes: 60e6, cpuSeconds: 0.035 })] },
-      { id: 'memfront-identity', label: 'memfront', status: 'ok', bytesPerResponse: 10240, runs: [run({ rps: 24_000, serverRssPeakBytes: 101.26e6, companionRssPeakBytes: 8.4e6, cpuSeconds: 0.05 })] },
+      { id: 'memfront-identity', label: 'memfront', status: 'ok', bytesPerResponse: 10240, runs: [run({ rps: 24_000, serverRssPeakBytes: 101.26e6, companionRssPeakBytes: 8.4e6, cpuSeconds: 0.05, userSeconds: 0.03 })] },
       { id: 'nginx-identity', label: 'nginx srcache', status: 'not installed', detail: 'not installed', runs: [] },
     ],
   },
@@ -27,10 +27,10 @@ const SIZES: SizeResult[] = [
 
 test('a size table lists rows in the fixed order with every measured column', () => {
   const t = sizeTableCells(SIZES[0]);
-  assert.deepEqual(t.header, ['cache hits', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'memcached MB', 'CPU us/req', 'B/answer', 'runs req/s']);
+  assert.deepEqual(t.header, ['cache hits', 'req/s', 'p50 ms', 'p99 ms', 'RSS MB', 'memcached MB', 'CPU us/req', 'user us/req', 'B/answer', 'runs req/s']);
   assert.deepEqual(t.rows.map((r) => r[0]), ['memfront', 'bare Node', 'nginx srcache']);
-  assert.deepEqual(t.rows[0], ['memfront', '24,000', '1.00', '1.00', '101.3', '8.4', '50.0', '10,240', '24,000']);
-  assert.deepEqual(t.rows[1].slice(1, 8), ['25,900', '1.50', '3.25', '60.0', '-', '35.0', '10,240']);
+  assert.deepEqual(t.rows[0], ['memfront', '24,000', '1.00', '1.00', '101.3', '8.4', '50.0', '30.0', '10,240', '24,000']);
+  assert.deepEqual(t.rows[1].slice(1, 9), ['25,900', '1.50', '3.25', '60.0', '-', '35.0', '-', '10,240']);
   assert.deepEqual(t.rows[2].slice(0, 3), ['nginx srcache', 'not installed', '-']);
 });
 

@@ -10,7 +10,7 @@ import { parseProcStat, parseRssBytes, startProcSampler } from '../../bench/lib/
 
 test('a stat line, even with ") (" in the command name', () => {
   const line = '4242 (node (worker) x) S 4200 4242 4242 0 -1 4194560 2100 0 0 0 150 37 0 0 20 0 11 0 12345 1163132928 61565 18446744073709551615';
-  assert.deepEqual(parseProcStat(line), { pid: 4242, ppid: 4200, ticks: 187 });
+  assert.deepEqual(parseProcStat(line), { pid: 4242, ppid: 4200, ticks: 187, userTicks: 150, systemTicks: 37 });
   assert.equal(parseProcStat('garbage'), undefined);
 });
 
@@ -34,6 +34,9 @@ test('the sampler sees a busy child use CPU and memory (Linux); elsewhere it rep
     assert.ok(usage.peakRssBytes > 5 * 1024 * 1024, `peak RSS ${usage.peakRssBytes}`);
     // Loose bounds: on a busy machine the child gets only a share of a core.
     assert.ok(usage.cpuSeconds > 0.05, `cpu ${usage.cpuSeconds} s`);
+    // A loop that makes no system calls spends its time in its own code.
+    assert.ok(usage.userSeconds > usage.systemSeconds, `user ${usage.userSeconds} s, system ${usage.systemSeconds} s`);
+    assert.ok(Math.abs(usage.userSeconds + usage.systemSeconds - usage.cpuSeconds) < 1e-9);
     assert.ok(usage.cpuPercent > 5 && usage.cpuPercent < 150, `cpu ${usage.cpuPercent}%`);
     assert.ok(usage.series.length >= 4, `${usage.series.length} samples`);
     assert.equal(usage.processes, 1);

@@ -68,7 +68,7 @@ function fakeRun(label: string, mix: Array<[Outcome, number, number]>, seconds =
 
 function fakeReport(): BenchReport {
   const theory = theoreticalHitRate({ pages: [{ p: 0.6, ttlS: 60 }, { p: 0.4, ttlS: 300 }], requestRate: 1000, loggedInShare: 0.1, purgeRate: 1, staleWhileRevalidateS: 30, fetchS: 0.02, durationS: 10 });
-  const usage = { peakRssBytes: 90 * 1048576, cpuSeconds: 8, wallSeconds: 10, cpuPercent: 80, processes: 1, series: [{ t: 0.25, rssBytes: 80 * 1048576, cpuPercent: 75 }, { t: 0.5, rssBytes: 90 * 1048576, cpuPercent: 85 }] };
+  const usage = { peakRssBytes: 90 * 1048576, cpuSeconds: 8, userSeconds: 6, systemSeconds: 2, wallSeconds: 10, cpuPercent: 80, processes: 1, series: [{ t: 0.25, rssBytes: 80 * 1048576, cpuPercent: 75 }, { t: 0.5, rssBytes: 90 * 1048576, cpuPercent: 85 }] };
   return {
     schema: REPORT_SCHEMA,
     startedAt: '2026-01-01T00:00:00.000Z',
