@@ -176,11 +176,19 @@ function ratio(sizes: readonly SizeResult[], size: number, of: HitRowId, over: H
   if (!a.summary) return { size, of, over, why: `${of}: ${a.why}` };
   if (!b.summary) return { size, of, over, why: `${over}: ${b.why}` };
   if (!(b.summary.rps > 0)) return { size, of, over, why: `${over}: 0 req/s` };
-  const ca = a.summary.cpuUsPerRequest;
-  const cb = b.summary.cpuUsPerRequest;
-  const ua = a.summary.userUsPerRequest;
-  const ub = b.summary.userUsPerRequest;
-  return { size, of, over, value: a.summary.rps / b.summary.rps, cpuValue: ca && cb ? cb / ca : undefined, userValue: ua && ub ? ub / ua : undefined, paired: pairedRatio(a.runs, b.runs) };
+  // A cost per request: the baseline's over memfront's, so that higher is better for memfront too.
+  const byCost = (pick: (s: RowSummary) => number | undefined) => {
+    const ca = pick(a.summary!);
+    const cb = pick(b.summary!);
+    return ca && cb ? cb / ca : undefined;
+  };
+  return {
+    size, of, over,
+    value: a.summary.rps / b.summary.rps,
+    cpuValue: byCost((x) => x.cpuUsPerRequest),
+    userValue: byCost((x) => x.userUsPerRequest),
+    paired: pairedRatio(a.runs, b.runs),
+  };
 }
 
 /** Round by round: undefined unless both rows kept every round. */

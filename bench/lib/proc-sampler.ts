@@ -115,30 +115,26 @@ export function startProcSampler(pid: number, opts: { intervalMs?: number; child
   const interval = opts.intervalMs ?? 250;
   const t0 = Date.now();
   // CPU ticks counted from the first sample on, per pid, so a process that exits keeps its share.
-  const firstTicks = new Map<number, number>();
-  const lastTicks = new Map<number, number>();
-  const firstUser = new Map<number, number>();
-  const lastUser = new Map<number, number>();
+  const seen = new Map<number, { first: ProcStat; last: ProcStat }>();
+  const used = (pick: (s: ProcStat) => number): number => {
+    let n = 0;
+    for (const { first, last } of seen.values()) n += pick(last) - pick(first);
+    return n;
+  };
   const series: ProcSample[] = [];
   let peak = 0;
-  let pids = new Set<number>();
   let prevTotal = 0;
   let prevT = 0;
   const sample = () => {
     const stats = opts.children ? processTree(pid) : [readStat(pid)].filter((s): s is ProcStat => s !== undefined);
     let rss = 0;
     for (const s of stats) {
-      pids.add(s.pid);
-      if (!firstTicks.has(s.pid)) {
-        firstTicks.set(s.pid, s.ticks);
-        firstUser.set(s.pid, s.userTicks);
-      }
-      lastTicks.set(s.pid, s.ticks);
-      lastUser.set(s.pid, s.userTicks);
+      const known = seen.get(s.pid);
+      if (known) known.last = s;
+      else seen.set(s.pid, { first: s, last: s });
       rss += readRss(s.pid);
     }
-    let total = 0;
-    for (const [p, last] of lastTicks) total += last - (firstTicks.get(p) ?? last);
+    const total = used((s) => s.ticks);
     const t = (Date.now() - t0) / 1000;
     const cpuPercent = t > prevT ? (((total - prevTotal) / hz) / (t - prevT)) * 100 : 0;
     prevTotal = total;
@@ -154,21 +150,16 @@ export function startProcSampler(pid: number, opts: { intervalMs?: number; child
       sample();
       const wallSeconds = (Date.now() - t0) / 1000;
       const cpuSeconds = prevTotal / hz;
-      let user = 0;
-      for (const [p, last] of lastUser) user += last - (firstUser.get(p) ?? last);
-      const userSeconds = Math.min(cpuSeconds, user / hz);
-      const usage: ProcUsage = {
+      return {
         peakRssBytes: peak,
         cpuSeconds,
-        userSeconds,
-        systemSeconds: cpuSeconds - userSeconds,
+        userSeconds: used((s) => s.userTicks) / hz,
+        systemSeconds: used((s) => s.systemTicks) / hz,
         wallSeconds,
         cpuPercent: wallSeconds > 0 ? (cpuSeconds / wallSeconds) * 100 : 0,
-        processes: pids.size,
+        processes: seen.size,
         series: series.slice(1), // the first sample has no interval behind it
       };
-      pids = new Set();
-      return usage;
     },
   };
 }
