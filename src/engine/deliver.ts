@@ -68,8 +68,11 @@ interface Head {
   xCache: string;
   cacheStatus: string;
   headers: string[];
-  /** The same serialised (wire-head.ts), for a Date and a head ending, when a prepared write was possible. */
+  /** The body length its Content-Length says. */
+  length: number;
+  /** The same serialised (wire-head.ts), for a Date and a head ending, when a prepared write was possible; and in bytes. */
   wire?: string;
+  wireBytes?: Buffer;
   wireDate?: string;
   wireEnding?: string;
 }
@@ -208,8 +211,9 @@ function answer(req: IncomingMessage, res: ServerResponse, entry: Entry, info: D
       if (gzip) ours.push('Content-Encoding', 'gzip');
       if (p.storedRange !== undefined) ours.push('Content-Range', p.storedRange);
       if (cacheableStatus) ours.push('Accept-Ranges', 'bytes');
-      ours.push('Content-Length', String(gzip ? entry.body.length : p.identityLength));
-      last = { age, xCache: info.xCache, cacheStatus: info.cacheStatus, headers: (gzip ? p.gzipBase : p.identityBase).concat(ours) };
+      const length = gzip ? entry.body.length : p.identityLength;
+      ours.push('Content-Length', String(length));
+      last = { age, xCache: info.xCache, cacheStatus: info.cacheStatus, headers: (gzip ? p.gzipBase : p.identityBase).concat(ours), length };
       if (gzip) p.gzipHead = last;
       else p.identityHead = last;
     }
@@ -308,10 +312,17 @@ function endPlain(res: ServerResponse, status: number, last: Head, p: Prepared, 
   const date = httpDate(Date.now());
   if (last.wire === undefined || last.wireDate !== date || last.wireEnding !== ending) {
     last.wire = serialiseHead(status, last.headers, date, ending);
+    last.wireBytes = undefined;
     last.wireDate = date;
     last.wireEnding = ending;
   }
-  endWithHead(res, status, last.wire, body);
+  // The socket write frames the body by this Content-Length alone: it must be the body's.
+  if (body === undefined || body.length !== last.length) {
+    endWithHead(res, status, last.wire, body);
+    return;
+  }
+  last.wireBytes ??= Buffer.from(last.wire, 'latin1');
+  endWithHead(res, status, last.wire, body, last.wireBytes);
 }
 
 function ageOf(entry: Entry, now: number): string {

@@ -1,24 +1,34 @@
 // The prepared head (wire-head.ts) must put on the wire what Node's own writeHead + end put
 // there, byte for byte but the Date, on the Node this runs on; and must step aside (headEnding
-// undefined) wherever Node's connection handling differs from the plain keep-alive case.
+// undefined) wherever Node's connection handling differs from the plain keep-alive case. Where
+// the response owns its socket, head and body are written to it directly (endWithHead's
+// `direct`): the bytes, keep-alive and what follows on the connection must still be Node's.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PREPARED_WRITES, endWithHead, headEnding, httpDate, serialiseHead } from '../../src/engine/wire-head.js';
+import { bodyBytesSent, countBody } from '../../src/engine/body-counter.js';
 
 const BODY = Buffer.from('x'.repeat(3000));
+// More than a loopback socket takes in one write: the rest waits in the socket's buffer.
+const BIG = Buffer.alloc(8 * 1024 * 1024, 'y');
 const FIELDS = ['Content-Type', 'text/html', 'Cache-Control', 'max-age=60', 'Age', '3', 'X-Cache', 'HIT', 'Content-Length', String(BODY.length)];
 
 type Way = 'node' | 'prepared';
 let server: http.Server;
 let port: number;
-/** What headEnding said for each request, by its path. */
+/** What headEnding said for each request, by its path; and whether endWithHead wrote to the socket itself. */
 const endings = new Map<string, string | undefined>();
+const directs = new Map<string, boolean>();
+/** Body bytes counted (body-counter.ts) for the requests with `count`, once their response closed. */
+const counted = new Map<string, number>();
+/** For `big` requests: whether the response counted as finished right after endWithHead, and the socket's unsent bytes at its 'finish'. */
+const finishes = new Map<string, { atOnce: boolean; unsentAtFinish?: number }>();
 
-function answer(way: Way, req: http.IncomingMessage, res: http.ServerResponse, fields: string[]): void {
-  const body = req.method === 'HEAD' ? undefined : BODY;
+function answer(way: Way, req: http.IncomingMessage, res: http.ServerResponse, fields: string[], big: boolean): void {
+  const body = req.method === 'HEAD' ? undefined : big ? BIG : BODY;
   if (way === 'node') {
     res.writeHead(200, fields);
     res.end(body);
@@ -31,18 +41,30 @@ function answer(way: Way, req: http.IncomingMessage, res: http.ServerResponse, f
     res.end(body);
     return;
   }
-  endWithHead(res, 200, serialiseHead(200, fields, httpDate(Date.now()), ending), body);
+  const head = serialiseHead(200, fields, httpDate(Date.now()), ending);
+  directs.set(req.url!, endWithHead(res, 200, head, body, Buffer.from(head, 'latin1')));
+  if (body === BIG) {
+    const seen: { atOnce: boolean; unsentAtFinish?: number } = { atOnce: res.writableFinished };
+    finishes.set(req.url!, seen);
+    res.once('finish', () => (seen.unsentAtFinish = res.socket?.writableLength ?? 0));
+  }
 }
 
 before(async () => {
   server = http.createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     const way = url.searchParams.get('way') as Way;
-    const fields = url.searchParams.has('date') ? [...FIELDS, 'Date', 'Tue, 01 Dec 2026 00:00:00 GMT'] : FIELDS;
+    const big = url.searchParams.has('big');
+    let fields = url.searchParams.has('date') ? [...FIELDS, 'Date', 'Tue, 01 Dec 2026 00:00:00 GMT'] : FIELDS;
+    if (big) fields = [...fields.slice(0, -1), String(BIG.length)];
     if (url.searchParams.has('set')) res.setHeader('X-Set', 'early');
+    if (url.searchParams.has('count')) {
+      const count = countBody(res);
+      res.once('close', () => counted.set(req.url!, bodyBytesSent(res, req.method, count)));
+    }
     const delay = Number(url.searchParams.get('delay') ?? 0);
-    if (delay > 0) setTimeout(() => answer(way, req, res, fields), delay);
-    else answer(way, req, res, fields);
+    if (delay > 0) setTimeout(() => answer(way, req, res, fields, big), delay);
+    else answer(way, req, res, fields, big);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
@@ -98,6 +120,7 @@ describe('prepared response heads (wire-head.ts)', () => {
   it('a keep-alive GET: the same bytes as writeHead + end, body included', async () => {
     const r = await both((way) => `GET /a?way=${way} HTTP/1.1\r\nHost: x\r\n\r\n`, BODY.length + 200);
     assert.equal(endings.get('/a?way=prepared'), 'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n');
+    assert.equal(directs.get('/a?way=prepared'), true);
     assert.match(r.node, /^HTTP\/1\.1 200 OK\r\nContent-Type: text\/html\r\n/);
     assert.ok(r.node.endsWith(BODY.toString('latin1')));
     assert.equal(r.prepared, r.node);
@@ -117,6 +140,7 @@ describe('prepared response heads (wire-head.ts)', () => {
   it('HEAD: the head alone, as Node sends it', async () => {
     const r = await both((way) => `HEAD /h?way=${way} HTTP/1.1\r\nHost: x\r\n\r\n`, 150);
     assert.ok(endings.get('/h?way=prepared') !== undefined);
+    assert.equal(directs.get('/h?way=prepared'), false);
     assert.ok(r.node.endsWith('\r\n\r\n'));
     assert.equal(r.prepared, r.node);
   });
@@ -127,8 +151,64 @@ describe('prepared response heads (wire-head.ts)', () => {
       2 * (BODY.length + 150),
     );
     assert.ok(endings.get('/p2?way=prepared') !== undefined);
+    // The first owns the socket when it answers; the second is queued behind it and goes through Node.
+    assert.equal(directs.get('/p1?way=prepared&delay=100'), true);
+    assert.equal(directs.get('/p2?way=prepared'), false);
     assert.equal(r.node.split('HTTP/1.1 200 OK').length, 3);
     assert.equal(r.prepared, r.node);
+  });
+
+  it('a body larger than the socket takes at once: all of it, then the next request on the same connection', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    try {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      const until = (bytes: number) => new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${got} of ${bytes} bytes`)), 10_000);
+        const check = () => {
+          if (got < bytes) return;
+          clearTimeout(timer);
+          socket.off('data', onData);
+          resolve();
+        };
+        const onData = (d: Buffer) => {
+          chunks.push(d);
+          got += d.length;
+          check();
+        };
+        socket.on('data', onData);
+        check();
+      });
+      socket.write('GET /big?way=prepared&big&count HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(BIG.length + 200);
+      const first = Buffer.concat(chunks);
+      const headEnd = first.indexOf('\r\n\r\n') + 4;
+      assert.match(first.subarray(0, headEnd).toString('latin1'), new RegExp(`\r\nContent-Length: ${BIG.length}\r\n`));
+      assert.equal(first.length - headEnd, BIG.length);
+      assert.ok(first.subarray(headEnd).equals(BIG));
+      chunks.length = 0;
+      got = 0;
+      socket.write('GET /after?way=prepared HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(BODY.length + 150);
+      const second = Buffer.concat(chunks).toString('latin1');
+      assert.match(second, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(second.endsWith(BODY.toString('latin1')));
+      // The counter wrapped the first response's write and end: Node's end(body) took it, and counted it.
+      assert.equal(directs.get('/big?way=prepared&big&count'), false);
+      assert.equal(counted.get('/big?way=prepared&big&count'), BIG.length);
+      assert.equal(directs.get('/after?way=prepared'), true);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('a large body written directly: the same bytes as Node, and the response finishes only when the socket has sent them', async () => {
+    const r = await both((way) => `GET /bd?way=${way}&big HTTP/1.1\r\nHost: x\r\n\r\n`, BIG.length + 200);
+    assert.equal(directs.get('/bd?way=prepared&big'), true);
+    assert.deepEqual(finishes.get('/bd?way=prepared&big'), { atOnce: false, unsentAtFinish: 0 });
+    assert.ok(r.node.endsWith(BIG.toString('latin1')));
+    assert.equal(r.prepared, r.node);
+    assert.equal(r.preparedClosed, false);
   });
 
   it('steps aside for Connection: close, HTTP/1.0, a header set earlier and a per-socket request limit', async () => {
