@@ -25,7 +25,7 @@ export interface MemfrontProcess {
 export const MEMFRONT_CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 /** `config` is merged over listen/admin on free 127.0.0.1 ports; keys as in the contract. */
-export async function startMemfrontProcess(config: Record<string, unknown>, opts: { cpu?: number; nodeArgs?: readonly string[]; cli?: string } = {}): Promise<MemfrontProcess> {
+export async function startMemfrontProcess(config: Record<string, unknown>, opts: { cpu?: number } = {}): Promise<MemfrontProcess> {
   const port = await freePort();
   const adminPort = await freePort();
   const full = { ...config, listen: { host: '127.0.0.1', port }, admin: { ...(config.admin as object | undefined), host: '127.0.0.1', port: adminPort } };
@@ -34,7 +34,7 @@ export async function startMemfrontProcess(config: Record<string, unknown>, opts
   await writeFile(configFile, JSON.stringify(full, null, 2));
   // MEMFRONT_* in the caller's environment would silently change what is measured.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MEMFRONT_')));
-  const child = pinnedSpawn(opts.cpu, process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? MEMFRONT_CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = pinnedSpawn(opts.cpu, process.execPath, [MEMFRONT_CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let tail = '';
   const keep = (d: Buffer) => {
     tail = (tail + d.toString()).slice(-4000);
