@@ -316,13 +316,10 @@ function endPlain(res: ServerResponse, status: number, last: Head, p: Prepared, 
     last.wireDate = date;
     last.wireEnding = ending;
   }
-  // The socket write frames the body by this Content-Length alone: it must be the body's.
-  if (body === undefined || body.length !== last.length) {
-    endWithHead(res, status, last.wire, body);
-    return;
-  }
-  last.wireBytes ??= Buffer.from(last.wire, 'latin1');
-  endWithHead(res, status, last.wire, body, last.wireBytes);
+  // The socket write frames the body by this Content-Length alone: only a body of that length goes there.
+  const direct = body !== undefined && body.length === last.length;
+  if (direct) last.wireBytes ??= Buffer.from(last.wire, 'latin1');
+  endWithHead(res, status, last.wire, body, direct ? last.wireBytes : undefined);
 }
 
 function ageOf(entry: Entry, now: number): string {
