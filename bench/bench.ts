@@ -11,6 +11,7 @@ import { measurePhase } from './driver/measure-phase.js';
 import { runDriver } from './driver/start-driver.js';
 import { HELP, parseBenchOptions, type BenchOptions, type Competitor } from './lib/bench-options.js';
 import { httpProbe } from './lib/http-probe.js';
+import { MEMFRONT_COMMAND } from './lib/memfront-process.js';
 import { canPin } from './lib/pinned-spawn.js';
 import { startBenchBackend } from './lib/start-bench-backend.js';
 import { startConstantServer } from './lib/start-constant-server.js';
@@ -176,7 +177,7 @@ async function benchSynthetic(opts: BenchOptions, notes: string[]): Promise<{ wo
     {
       id: 'memfront',
       label: 'memfront',
-      availability: () => ({ installed: true, version: 'memfront (dist/src/cli.js)' }),
+      availability: () => ({ installed: true, version: `memfront (${MEMFRONT_COMMAND}, as its bin runs)` }),
       start: (o) => startMemfrontTarget(config, o),
     },
     ...opts.compare.map((c) => COMPETITORS[c]),

@@ -25,6 +25,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { binNodeFlags } from './lib/bin-node-flags.js';
 import { flagValue, numberFlag } from './lib/cli-flags.js';
 import { constantBody } from './lib/constant-body.js';
 import { freePort } from './lib/free-port.js';
@@ -69,7 +70,8 @@ async function main(): Promise<void> {
     if (configFile) config = mergeConfig(config, JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>);
     const file = join(out, 'memfront.json');
     await writeFile(file, JSON.stringify(config));
-    args = [flagValue(argv, 'cli') ?? CLI, '--config', file];
+    const cli = flagValue(argv, 'cli') ?? CLI;
+    args = [...binNodeFlags(cli), cli, '--config', file];
   } else if (server === 'bare') {
     args = [CONSTANT, '--size', String(size), '--port', String(port), '--header', 'Cache-Control: public, max-age=3600'];
   } else {

@@ -254,7 +254,7 @@ export async function startMemfront(cfg: Config, opts: StartOptions): Promise<Me
   let port = portOf(server);
   let adminPort = admin ? portOf(admin) : 0;
   if (admin) {
-    logger.info({ port, adminPort, store: cfg.cache.enabled ? cfg.cache.store : 'off', backend: cfg.backend.url }, 'memfront listening');
+    logger.info({ port, adminPort, store: cfg.cache.enabled ? cfg.cache.store : 'off', backend: cfg.backend.url, nodeFlags: process.execArgv }, 'memfront listening');
   } else {
     logger.info({ port }, 'worker listening');
   }

@@ -4,6 +4,7 @@
 
 import { startConstantServer } from '../lib/start-constant-server.js';
 import type { Availability } from './cache-server.js';
+import { MEMFRONT_COMMAND } from '../lib/memfront-process.js';
 import { startMemfrontTarget } from './memfront-target.js';
 import { nginxAvailability, startNginxSrcache } from './nginx-srcache.js';
 import { startVarnish, varnishAvailability } from './varnish.js';
@@ -35,7 +36,7 @@ export const MEMFRONT_HIT_CONFIG: Record<string, unknown> = { log: { level: 'war
 export function hitServerAvailability(kind: HitServerKind): Availability {
   switch (kind) {
     case 'memfront':
-      return { installed: true, version: 'memfront (dist/src/cli.js)' };
+      return { installed: true, version: `memfront (${MEMFRONT_COMMAND}, as its bin runs)` };
     case 'bare':
     case 'bare-distinct':
       return { installed: true, version: `node:http ${process.version}` };

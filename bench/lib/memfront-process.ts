@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { binNodeFlags } from './bin-node-flags.js';
 import { freePort } from './free-port.js';
 import { pinnedSpawn } from './pinned-spawn.js';
 import { stopChild } from './stop-child.js';
@@ -24,6 +25,12 @@ export interface MemfrontProcess {
 /** dist/bench/lib/ → dist/src/cli.js: the built bin. */
 export const MEMFRONT_CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
+/** The node flags of the bin's shebang, which an installed memfront starts with. */
+export const MEMFRONT_NODE_FLAGS = binNodeFlags(MEMFRONT_CLI);
+
+/** What a bench report names memfront's row after: the command it runs. */
+export const MEMFRONT_COMMAND = `node ${[...MEMFRONT_NODE_FLAGS, 'dist/src/cli.js'].join(' ')}`;
+
 /** `config` is merged over listen/admin on free 127.0.0.1 ports; keys as in the contract. */
 export async function startMemfrontProcess(config: Record<string, unknown>, opts: { cpu?: number } = {}): Promise<MemfrontProcess> {
   const port = await freePort();
@@ -34,7 +41,7 @@ export async function startMemfrontProcess(config: Record<string, unknown>, opts
   await writeFile(configFile, JSON.stringify(full, null, 2));
   // MEMFRONT_* in the caller's environment would silently change what is measured.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MEMFRONT_')));
-  const child = pinnedSpawn(opts.cpu, process.execPath, [MEMFRONT_CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = pinnedSpawn(opts.cpu, process.execPath, [...MEMFRONT_NODE_FLAGS, MEMFRONT_CLI, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let tail = '';
   const keep = (d: Buffer) => {
     tail = (tail + d.toString()).slice(-4000);

@@ -135,7 +135,7 @@ class Primary {
     this.state = 'running';
     const c = this.config;
     this.log.info(
-      { port: this.port, adminPort: portOf(this.admin!), workers: this.target, store: c.cache.enabled ? c.cache.store : 'off', backend: c.backend.url },
+      { port: this.port, adminPort: portOf(this.admin!), workers: this.target, store: c.cache.enabled ? c.cache.store : 'off', backend: c.backend.url, nodeFlags: process.execArgv },
       'memfront listening',
     );
   }

@@ -7,8 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { binNodeFlags } from '../../bench/lib/bin-node-flags.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+/** The node flags of the bin's shebang: this node runs the file as the installed bin would. */
+const NODE_FLAGS = binNodeFlags(CLI);
 
 export type LogLine = Record<string, any>;
 
@@ -36,7 +39,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
 }
 
 export function startCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: LogLine[] = [];
   const waiting: Array<{ fits: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let stdout = '';

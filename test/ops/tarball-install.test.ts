@@ -3,7 +3,7 @@
 // with production dependencies only, at the path conf/memfront.service starts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,30 @@ describe('the release tarball', { skip: npmMissing ? `npm is not on PATH (${npmM
 
   it('memfront --version runs from the install', () => {
     assert.equal(ok(run(bin, ['--version'], scratch), 'memfront --version'), `memfront ${pkg.version}\n`);
+  });
+
+  it('the installed bin starts the proxy with the node flags of its shebang', async () => {
+    // `#!/usr/bin/env -S node FLAGS`: run as the systemd unit runs it, the flags must reach node.
+    const child = spawn(bin, ['--listen.host=127.0.0.1', '--listen.port=0', '--admin.port=0', '--cache.store=memory', '--log.level=info'], { cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "memfront listening" line in 30 s:\n${out}`)), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          for (const text of out.split('\n')) {
+            if (!text.includes('"memfront listening"')) continue;
+            clearTimeout(timer);
+            resolve(JSON.parse(text));
+          }
+        });
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) => reject(new Error(`memfront exited (${code}) before listening:\n${out}`)));
+      });
+      assert.deepEqual(listening.nodeFlags, ['--max-semi-space-size=8']);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('memfront check --offline validates a shipped config from the install', () => {

@@ -6,10 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { binNodeFlags } from '../../bench/lib/bin-node-flags.js';
 import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
 import { listenOn } from '../helpers/listen.js';
 import { startBackend, until, type FakeBackend } from '../helpers/stack.js';
-import { request, scratchDir, startCli, type CliRun, type LogLine } from './cli-process.js';
+import { CLI, request, scratchDir, startCli, type CliRun, type LogLine } from './cli-process.js';
 import { parsePrometheusText, sumOf } from './prom-text.js';
 
 const scratch = scratchDir();
@@ -72,6 +74,19 @@ after(async () => {
 });
 
 describe('memfront with two workers', () => {
+  it('runs the primary and every worker with the node flags of the bin', () => {
+    const flags = binNodeFlags(CLI);
+    assert.ok(flags.includes('--max-semi-space-size=8'), `the bin's flags: ${JSON.stringify(flags)}`);
+    const listening = mf.lines.find((l) => l.msg === 'memfront listening');
+    assert.deepEqual(listening?.nodeFlags, flags, 'the primary logs the flags it runs with');
+    const pids = workerPids();
+    assert.equal(pids.length, 2);
+    for (const pid of pids) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      for (const f of flags) assert.ok(argv.includes(f), `worker ${pid} runs with ${f}: ${JSON.stringify(argv)}`);
+    }
+  });
+
   it('runs two worker processes besides the primary, and both serve', async () => {
     const pids = workerPids();
     assert.equal(new Set(pids).size, 2, `two workers started: ${JSON.stringify(pids)}`);
