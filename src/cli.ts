@@ -2,8 +2,9 @@
 // The flag caps V8's young generation at two 8 MB semi-spaces (Node's default lets it grow to
 // two of 16 MB under load and keep them): measured side by side on one core, 7-13 MB less RSS
 // under hit load and fill, with requests/s and CPU per request the same within noise
-// (docs/operations.md, "L1 memory across workers"). A shebang is the one place a flag V8 reads only at start can
-// be set for the installed bin, the systemd unit and the cluster workers (they inherit it).
+// (docs/operations.md, "L1 memory across workers"). A shebang is the one place a flag that V8
+// reads only at start can be set for the installed bin, the systemd unit and the cluster
+// workers (they inherit it).
 
 // The memfront command: reads the command line and the config, then starts the proxy (one
 // process, or a primary with workers), runs the checks or prints the effective config. Wiring

@@ -2,9 +2,9 @@
 // server core: memfront (its own memcached), the bare Node ceiling, nginx srcache+memc and
 // Varnish. One shape for all, with the pids whose CPU and memory are charged to each.
 
+import { MEMFRONT_COMMAND } from '../lib/memfront-process.js';
 import { startConstantServer } from '../lib/start-constant-server.js';
 import type { Availability } from './cache-server.js';
-import { MEMFRONT_COMMAND } from '../lib/memfront-process.js';
 import { startMemfrontTarget } from './memfront-target.js';
 import { nginxAvailability, startNginxSrcache } from './nginx-srcache.js';
 import { startVarnish, varnishAvailability } from './varnish.js';

@@ -87,7 +87,8 @@ describe('the release tarball', { skip: npmMissing ? `npm is not on PATH (${npmM
         const timer = setTimeout(() => reject(new Error(`no "memfront listening" line in 30 s:\n${out}`)), 30_000);
         child.stdout.on('data', (d: Buffer) => {
           out += d.toString();
-          for (const text of out.split('\n')) {
+          // Whole lines only: a chunk may end inside one.
+          for (const text of out.split('\n').slice(0, -1)) {
             if (!text.includes('"memfront listening"')) continue;
             clearTimeout(timer);
             resolve(JSON.parse(text));
