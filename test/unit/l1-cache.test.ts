@@ -18,7 +18,42 @@ describe('L1 cache', () => {
     assert.ok(l1.get('k'));
     now += 1;
     assert.equal(l1.get('k'), undefined);
+    assert.equal(l1.get('k'), undefined, 'asked again, still not served');
+  });
+
+  it('keeps a copy that ran out for a read of the same bytes, which serves it for another ttlMs', () => {
+    let now = 1000;
+    const l1 = new L1Cache(1 << 20, 1000, () => now);
+    const held = entry(10);
+    const raw = Buffer.from('the stored bytes');
+    l1.set('k', held, raw);
+    now += 1500;
+    assert.equal(l1.get('k'), undefined, 'run out: not served');
+    assert.equal(l1.unchanged('k', Buffer.from('other bytes')), undefined, 'other bytes are another entry');
+    assert.equal(l1.unchanged('k', Buffer.from('the stored bytes')), held, 'the same bytes: the same Entry');
+    const ticket = l1.ticket();
+    assert.equal(l1.refresh('k', ticket), true);
+    assert.equal(l1.get('k'), held, 'served again from the read that found it unchanged');
+    now = ticket.at + 1001;
+    assert.equal(l1.get('k'), undefined, 'for ttlMs from that read, no longer');
+    l1.delete('k');
+    assert.equal(l1.unchanged('k', Buffer.from('the stored bytes')), undefined, 'a purge forgets it');
     assert.equal(l1.size.entries, 0);
+  });
+
+  it('counts a copy that ran out in its bytes until it is evicted', () => {
+    let now = 0;
+    const l1 = new L1Cache(4 * (100 + 512), 1000, () => now);
+    l1.set('old', entry(100), Buffer.alloc(0));
+    now += 2000;
+    assert.equal(l1.get('old'), undefined);
+    assert.deepEqual(l1.size, { entries: 1, bytes: 612 }, 'held, not served');
+    for (const k of ['a', 'b', 'c']) l1.set(k, entry(100));
+    assert.equal(l1.size.entries, 4);
+    l1.set('d', entry(100));
+    assert.equal(l1.size.entries, 4, 'one out for the fifth');
+    assert.equal(l1.unchanged('old', Buffer.alloc(0)), undefined, 'the oldest, run out, went first');
+    for (const k of ['a', 'b', 'c', 'd']) assert.ok(l1.get(k), k);
   });
 
   it('evicts least recently used entries past maxBytes', () => {

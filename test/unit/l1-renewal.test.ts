@@ -72,6 +72,28 @@ describe('L1 renewal', () => {
     assert.equal(t.cache.hot('k'), undefined, 'the renewed copy runs out ttlMs after its read began');
   });
 
+  it('a copy that ran out without a renewal comes back on a read of the same bytes, as the same Entry', async () => {
+    const t = setup();
+    await t.cache.save('k', page('v1'), 300);
+    const first = t.cache.hot('k');
+    assert.ok(first);
+    t.at(2500); // never hit between 60% of its ttl and its end: no renewal ran
+    assert.equal(t.cache.hot('k'), undefined, 'run out: not served from L1');
+    const found = await t.cache.lookup('k');
+    assert.equal(found.kind, 'found');
+    assert.equal(found.kind === 'found' && found.l1, undefined, 'read from the store');
+    assert.equal(found.kind === 'found' && found.entry, first, 'the same bytes: the same Entry, with what was prepared for it');
+    assert.equal(t.gets(), 1);
+    assert.equal(t.cache.hot('k'), first, 'and in L1 again, from that read');
+    t.at(3501);
+    assert.equal(t.cache.hot('k'), undefined, 'for ttlMs from the read, no longer');
+    // Changed in the store meanwhile: the new bytes are a new Entry.
+    await t.store.set('k', (await import('../../src/store/entry-codec.js')).encodeEntry(page('v2')), 300);
+    const changed = await t.cache.lookup('k');
+    assert.equal(changed.kind === 'found' && changed.entry.body.toString(), 'v2');
+    assert.notEqual(changed.kind === 'found' && changed.entry, first);
+  });
+
   it('a renewal brings a changed entry, and drops one gone from the store', async () => {
     const t = setup();
     await t.cache.save('k', page('v1'), 300);
