@@ -77,9 +77,7 @@ export class L1Cache {
     const slot = this.slots.get(key);
     if (!slot) return undefined;
     const now = this.now();
-    // Run out: never served again as it is, but kept (LRU and maxBytes still bound it) so
-    // that a read of the same bytes from the store revives this Entry, and with it what was
-    // prepared for it, rather than decoding, preparing and inflating it all again.
+    // Run out: not served, but kept for a read of the same bytes (see the top of this file).
     if (now - slot.at > this.ttlMs) return undefined;
     if (now >= slot.renewAt && !slot.renewing && this.onRenew) {
       slot.renewing = true;
@@ -87,11 +85,7 @@ export class L1Cache {
     }
     // Map order is the LRU order: move to the young end, at most every TOUCH_MS per entry
     // (a hot entry would otherwise be moved on every hit).
-    if (now - slot.touched >= TOUCH_MS) {
-      slot.touched = now;
-      this.slots.delete(key);
-      this.slots.set(key, slot);
-    }
+    if (now - slot.touched >= TOUCH_MS) this.touch(key, slot, now);
     return slot.entry;
   }
 
@@ -133,9 +127,7 @@ export class L1Cache {
     slot.renewAt = this.renewPoint(ticket.at);
     slot.renewing = false;
     // A copy that had run out comes back from wherever the LRU order had left it.
-    slot.touched = this.now();
-    this.slots.delete(key);
-    this.slots.set(key, slot);
+    this.touch(key, slot, this.now());
     return true;
   }
 
@@ -178,6 +170,13 @@ export class L1Cache {
 
   get size(): { entries: number; bytes: number } {
     return { entries: this.slots.size, bytes: this.bytes };
+  }
+
+  /** To the young end of the LRU order (Map order). */
+  private touch(key: string, slot: Slot, now: number): void {
+    slot.touched = now;
+    this.slots.delete(key);
+    this.slots.set(key, slot);
   }
 
   private drop(key: string, slot: Slot): void {
