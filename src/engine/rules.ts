@@ -4,7 +4,7 @@ import { compileGlobs } from '../policy/glob.js';
 import { keyOf, normalizeUrl } from '../policy/cache-key.js';
 import { compileCidrs } from '../policy/forward-headers.js';
 import { compileUrlRules, type UrlRuleVerdict } from '../policy/url-rules.js';
-import { boundedMemo } from '../memo.js';
+import { boundedMemo, targetMemo } from '../memo.js';
 import type { StaleWindows } from '../policy/freshness.js';
 
 export interface Rules {
@@ -38,19 +38,10 @@ const KEY_MEMO_ENTRIES = 10_000;
 export function compileRules(cfg: Config): Rules {
   const c = cfg.cache;
   const ignoreQueryParam = compileGlobs(c.ignoreQueryParams);
-  const memo = new Map<string, string>();
-  const keyFor = (scheme: string, host: string, url: string): string => {
-    // A line feed can be in none of the three (Node's parser refuses it).
-    const id = scheme + '\n' + host + '\n' + url;
-    let key = memo.get(id);
-    if (key === undefined) {
-      key = keyOf('GET', scheme, host, normalizeUrl(url, ignoreQueryParam), c.memcached.keyPrefix);
-      // Bounded without bookkeeping: a full memo starts over (hot URLs come straight back).
-      if (memo.size >= KEY_MEMO_ENTRIES) memo.clear();
-      memo.set(id, key);
-    }
-    return key;
-  };
+  const keyFor = targetMemo(
+    (scheme: string, host: string, url: string) => keyOf('GET', scheme, host, normalizeUrl(url, ignoreQueryParam), c.memcached.keyPrefix),
+    KEY_MEMO_ENTRIES,
+  );
   const ruleFor = compileUrlRules(c.rules, c.maxTtl);
   const NONE = {} as UrlRuleVerdict;
   const ruleMemo = c.rules.length === 0 ? undefined : boundedMemo((url: string) => ruleFor(url) ?? NONE, KEY_MEMO_ENTRIES);

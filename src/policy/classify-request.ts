@@ -18,7 +18,8 @@ export function classifyRequest(req: { method: string; headers: Headers }, rules
   if (req.headers['authorization'] !== undefined) return { cacheable: false, reason: 'authorization' };
 
   // Contract: "... and no cookie whose name matches cache.sessionCookies".
-  if (parseCookieNames(req.headers['cookie']).some(rules.sessionCookie)) {
+  const cookie = req.headers['cookie'];
+  if (cookie !== undefined && parseCookieNames(cookie).some(rules.sessionCookie)) {
     return { cacheable: false, reason: 'session-cookie' };
   }
   return { cacheable: true };
