@@ -216,10 +216,16 @@ export class CacheAccess {
     // In L1 from the start of the write, so the next request in this process is a hit
     // even before memcached has answered; out again if the write did not happen. Its body is
     // the one inside the stored bytes L1 keeps anyway (the body ends them), not a second copy.
-    if (this.l1) this.l1.set(key, this.discardable(key, entryOf({ ...entry, body: value.subarray(value.length - entry.body.length) })), value);
+    const held = this.l1 ? this.discardable(key, entryOf({ ...entry, body: value.subarray(value.length - entry.body.length) })) : undefined;
+    if (held) this.l1!.set(key, held, value);
     try {
-      const ok = await this.store.set(key, value, exptimeSeconds);
+      const written = this.store.setVersioned
+        ? await this.store.setVersioned(key, value, exptimeSeconds)
+        : (await this.store.set(key, value, exptimeSeconds)) && { version: undefined };
+      const ok = written !== false;
       if (!ok) this.l1?.delete(key);
+      // With the version this write made, the copy's first renewal asks for the version alone.
+      else if (held && written.version !== undefined) this.l1!.stamp(key, held, written.version);
       if (ok) {
         this.metrics.stores.inc();
         this.metrics.storedBytes.observe(value.length);

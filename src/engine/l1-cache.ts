@@ -131,6 +131,12 @@ export class L1Cache {
     return true;
   }
 
+  /** The store's version of the bytes this very entry was set with (a write's own): renewals then ask for the version alone. */
+  stamp(key: string, entry: Entry, version: string): void {
+    const slot = this.slots.get(key);
+    if (slot?.entry === entry) slot.version = version;
+  }
+
   /** The entry held for this key (run out or not) when it was decoded from exactly these bytes: refresh() serves it again. */
   unchanged(key: string, raw: Buffer): Entry | undefined {
     const slot = this.slots.get(key);

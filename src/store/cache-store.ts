@@ -32,6 +32,11 @@ export interface CacheStore {
   present?(keys: readonly string[]): Promise<boolean[] | undefined>;
   /** Stores unconditionally. ttlSeconds 0 = no expiry. Returns false when the store refused (e.g. too large). */
   set(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
+  /**
+   * set, and the version this write gave the key (as getVersioned would give it; undefined
+   * when the store cannot tell), or false when not stored. Optional, with version().
+   */
+  setVersioned?(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false>;
   /** Stores only when absent (memcached `add`): the primitive behind cross-process leases. */
   add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   /** True when something was deleted. */

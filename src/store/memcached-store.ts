@@ -231,6 +231,21 @@ export class MemcachedStore implements CacheStore {
     return this.refusable(this.call(key, 'set', (c) => c.set(key, value, exptime(ttlSeconds))));
   }
 
+  async setVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
+    if (value.length > this.maxItemSize) return false;
+    let address = '';
+    let cas: string | undefined;
+    const stored = await this.refusable(
+      this.call(key, 'set', async (c, a) => {
+        address = a;
+        if (!c.setWithCas) return c.set(key, value, exptime(ttlSeconds));
+        cas = await c.setWithCas(key, value, exptime(ttlSeconds));
+        return true;
+      }),
+    );
+    return stored && { version: cas === undefined ? undefined : versionOf(address, cas) };
+  }
+
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     if (value.length > this.maxItemSize) return false;
     return this.refusable(this.call(key, 'add', (c) => c.add(key, value, exptime(ttlSeconds))));

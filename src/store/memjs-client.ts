@@ -48,6 +48,10 @@ export class MemjsClient implements WireClient {
     return this.client.set(key, value, { expires: exptime }).catch(refusalOrAsIs);
   }
 
+  setWithCas(key: string, value: Buffer, exptime: number): Promise<string> {
+    return setWithCas(this.client, key, value, exptime).catch(refusalOrAsIs);
+  }
+
   add(key: string, value: Buffer, exptime: number): Promise<boolean> {
     return this.client.add(key, value, { expires: exptime }).catch(refusalOrAsIs);
   }
@@ -75,6 +79,23 @@ export class MemjsClient implements WireClient {
       else server.close();
     }
   }
+}
+
+/** memjs's set, keeping the CAS of the answer, which memjs reads but does not pass on. */
+function setWithCas(client: memjs.Client, key: string, value: Buffer, exptime: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    client.incrSeq();
+    // As memjs's own set: flags 0, then the expiration.
+    const extras = Buffer.alloc(8);
+    extras.writeUInt32BE(exptime, 4);
+    const request = memjs.Utils.makeRequestBuffer(1, key, extras, value, client.seq);
+    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
+      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
+      // Statuses other than success are refusals ("Value too large"), reported as memjs's set does.
+      if (response.header.status !== 0) return reject(new Error(`MemJS SET: status ${response.header.status}`));
+      resolve(response.header.cas.readBigUInt64BE(0).toString());
+    });
+  });
 }
 
 /** memjs's get, keeping the CAS that memjs reads from the answer but does not pass on. */

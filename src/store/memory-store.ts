@@ -67,6 +67,10 @@ export class MemoryStore implements CacheStore {
     return this.put(key, value, ttlSeconds);
   }
 
+  async setVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
+    return this.put(key, value, ttlSeconds) && { version: String(this.items.get(key)!.cas) };
+  }
+
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     if (this.live(key)) return false;
     return this.put(key, value, ttlSeconds);

@@ -13,6 +13,8 @@ export interface WireClient {
   getWithCas(key: string): Promise<CasValue | null>;
   /** false: not stored (add of a key that exists). */
   set(key: string, value: Buffer, exptime: number): Promise<boolean>;
+  /** set, with the CAS memcached gave the item it stored ("0" when it keeps none). Optional: the text protocol's set answers without one. */
+  setWithCas?(key: string, value: Buffer, exptime: number): Promise<string>;
   add(key: string, value: Buffer, exptime: number): Promise<boolean>;
   delete(key: string): Promise<boolean>;
   /** Adds `by`, creating the counter at `initial` (with `exptime`) when absent; the new value. */

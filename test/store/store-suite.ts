@@ -119,6 +119,33 @@ export function storeConformanceSuite(name: string, open: () => Promise<StoreHar
       assert.equal(await read('conf:v'), null);
     });
 
+    test('a write gives the version it made: the one read back, until another write', async () => {
+      const write = h.store.setVersioned?.bind(h.store);
+      assert.ok(write, 'the store gives versions of its writes');
+      const made = await write('conf:sv', Buffer.from('one'), 0);
+      assert.ok(made, 'stored');
+      const read = await h.store.getVersioned!('conf:sv');
+      assert.deepEqual(read?.value, Buffer.from('one'));
+      if (h.versionAlone === false) {
+        // memcached's text set answers STORED without a CAS: the write cannot tell its version.
+        assert.equal(made.version, undefined);
+      } else {
+        assert.equal(typeof made.version, 'string');
+        assert.equal(read?.version, made.version, 'read back with the version the write gave');
+        assert.equal(await h.store.version!('conf:sv'), made.version);
+        // Another write, even of the same bytes, is another version: a copy stamped with the
+        // first is read whole at its next renewal.
+        await h.store.set('conf:sv', Buffer.from('one'), 0);
+        assert.notEqual(await h.store.version!('conf:sv'), made.version);
+        const again = await write('conf:sv', Buffer.from('two'), 0);
+        assert.ok(again && again.version !== made.version);
+        assert.equal((await h.store.getVersioned!('conf:sv'))?.version, again.version);
+      }
+      // Refused as set refuses: nothing stored, no version.
+      assert.equal(await write('conf:sv-big', Buffer.alloc(h.maxValueBytes + 1), 0), false);
+      assert.equal(await h.store.get('conf:sv-big'), null);
+    });
+
     test('a key that is not printable ASCII has a version too', async () => {
       const key = 'conf:v ünï\tcode';
       await h.store.set(key, Buffer.from('x'), 0);

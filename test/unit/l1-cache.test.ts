@@ -163,6 +163,25 @@ describe('L1 cache', () => {
     l1.set('w', entry(10)); // written by us without its bytes: never "unchanged"
     assert.equal(l1.unchanged('w', Buffer.alloc(0)), undefined);
   });
+
+  it('takes the version a write made only for the entry that write put there', () => {
+    const l1 = new L1Cache(1 << 20, 1000, () => 0);
+    const written = entry(10);
+    l1.set('k', written, Buffer.alloc(12));
+    assert.equal(l1.versioned('k'), undefined, 'no version before the write answers');
+    l1.stamp('k', entry(10), 'v1');
+    assert.equal(l1.versioned('k'), undefined, 'another entry object: not the one written');
+    l1.stamp('k', written, 'v1');
+    assert.deepEqual(l1.versioned('k'), { entry: written, version: 'v1' });
+    // Replaced meanwhile (a read, a newer write): the late answer stamps nothing.
+    const newer = entry(10);
+    l1.set('k', newer, Buffer.alloc(12));
+    l1.stamp('k', written, 'v2');
+    assert.equal(l1.versioned('k'), undefined);
+    l1.delete('k');
+    l1.stamp('k', newer, 'v3');
+    assert.equal(l1.versioned('k'), undefined, 'deleted (a purge): nothing to stamp');
+  });
 });
 
 describe('what L1 counts (#4)', () => {
