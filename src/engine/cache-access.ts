@@ -87,8 +87,8 @@ export class CacheAccess {
   }
 
   /** The in-process copy of the entry, when there is one: no I/O, so the hit path need not wait. */
-  hot(key: string): Entry | undefined {
-    return this.l1?.get(key);
+  hot(key: string, now?: number): Entry | undefined {
+    return this.l1?.get(key, now);
   }
 
   async lookup(key: string): Promise<Lookup> {

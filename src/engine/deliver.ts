@@ -219,7 +219,7 @@ function answer(req: IncomingMessage, res: ServerResponse, entry: Entry, info: D
     }
     const body = head ? undefined : gzip ? entry.body : identityNow(entry, p);
     if (head || body !== undefined) {
-      endPlain(res, entry.status, last, p, body);
+      endPlain(res, entry.status, last, p, body, info.now);
       return body?.length ?? 0;
     }
     return sendIdentity(res, entry, p, entry.status, last.headers, head, 0, p.identityLength, stream);
@@ -302,14 +302,14 @@ function sendIdentity(
  * when this response is the plain keep-alive case and the entry's fields were checked, else by
  * Node's writeHead.
  */
-function endPlain(res: ServerResponse, status: number, last: Head, p: Prepared, body: Buffer | undefined): void {
+function endPlain(res: ServerResponse, status: number, last: Head, p: Prepared, body: Buffer | undefined, now: number): void {
   const ending = p.wireSafe ? headEnding(res) : undefined;
   if (ending === undefined) {
     res.writeHead(status, last.headers);
     res.end(body);
     return;
   }
-  const date = httpDate(Date.now());
+  const date = httpDate(now);
   if (last.wire === undefined || last.wireDate !== date || last.wireEnding !== ending) {
     last.wire = serialiseHead(status, last.headers, date, ending);
     last.wireBytes = undefined;

@@ -148,6 +148,8 @@ export class Dispatcher {
 
   /** Decided once per request; shows in the log line and the metrics. */
   routeName(url: string): string {
+    // No routes (most sites): every request is the backend's, without a lookup per hit.
+    if (this.routes.length === 0) return 'backend';
     const to = this.decide(url).to;
     return this.implemented.has(to) ? to : 'backend';
   }

@@ -173,9 +173,10 @@ export class Engine {
     const started = performance.now();
     const trusted = rules.anyTrusted && rules.trustedPeer(req.socket.remoteAddress ?? '');
     const scheme = trusted && firstValue(req.headers['x-forwarded-proto']) === 'https' ? 'https' : 'http';
-    const entry = cache.hot(rules.keyFor(scheme, (req.headers.host ?? '').toLowerCase(), url));
-    if (entry === undefined || entry.chunks) return false;
+    // One clock reading for L1, freshness, Age and Date (each a call into the clock).
     const now = this.now();
+    const entry = cache.hot(rules.keyFor(scheme, (req.headers.host ?? '').toLowerCase(), url), now);
+    if (entry === undefined || entry.chunks) return false;
     if (freshness(entry, now, rules.windows) !== 'fresh' || this.d.fetcher.offloadTarget(req)) return false;
     const ttl = Math.max(0, Math.floor((entry.staleAt - now) / 1000));
     const bytes = deliverNow(req, res, entry, { xCache: 'HIT', cacheStatus: hitStatus(ttl), now });

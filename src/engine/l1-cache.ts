@@ -73,10 +73,11 @@ export class L1Cache {
     return this.maxBytes > 0 && this.ttlMs > 0;
   }
 
-  get(key: string): Entry | undefined {
+  /** `now`: the caller's reading of the same clock, when it has one (the hit path does). */
+  get(key: string, now?: number): Entry | undefined {
     const slot = this.slots.get(key);
     if (!slot) return undefined;
-    const now = this.now();
+    now ??= this.now();
     // Run out: not served, but kept for a read of the same bytes (see the top of this file).
     if (now - slot.at > this.ttlMs) return undefined;
     if (now >= slot.renewAt && !slot.renewing && this.onRenew) {

@@ -31,7 +31,7 @@ export function admitRequest(method: string, headers: IncomingHttpHeaders, rawHe
   // An HTTP/1.0 request may come without Host (Node already refuses an HTTP/1.1 one).
   if (host !== undefined && !validHost(host)) return { ok: false, status: 400, reason: 'bad-host' };
   if (host !== undefined && countField(rawHeaders, 'host') > 1) return { ok: false, status: 400, reason: 'duplicate-host' };
-  if (BODYLESS.has(method) && hasBody(headers)) return { ok: false, status: 400, reason: 'request-body' };
+  if (hasBody(headers) && BODYLESS.has(method)) return { ok: false, status: 400, reason: 'request-body' };
   return { ok: true };
 }
 
