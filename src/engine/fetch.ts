@@ -8,6 +8,7 @@
 // - cache-writes.ts: writes and deletes, purge-aware, with generation stamps (tags);
 // - gateway.ts: memfront's own 502/503/504;
 // - offload.ts: which answers are redirected to an offload server.
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Metrics } from '../admin/metrics.js';
 import { backendRequestHeaders } from '../policy/forward-headers.js';

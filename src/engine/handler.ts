@@ -24,6 +24,8 @@
 // The outcome is recorded once on the context; X-Cache, the metrics label and the log
 // field are all derived from it.
 import { randomUUID } from 'node:crypto';
+// The global `performance` is a getter (Node defines it lazily): the hit path reads the clock twice.
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { TIER_L1, type Metrics, type Outcome, type PurgeKind, type Tier } from '../admin/metrics.js';

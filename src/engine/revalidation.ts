@@ -1,6 +1,7 @@
 // Revalidating an expired entry: a 304 renews it without the body crossing again. In the
 // background for a stale-while-revalidate answer (no client waits: refresh), and the entry as
 // a 304 renews it (renew), which the foreground miss (fetch.ts) answers from.
+import { performance } from 'node:perf_hooks';
 import { responseHeadersFromRaw } from '../policy/forward-headers.js';
 import { renewAfterNotModified, revalidationHeaders } from '../policy/revalidate.js';
 import { TARGETED_FIELDS } from '../policy/targeted.js';
