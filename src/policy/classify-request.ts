@@ -18,8 +18,7 @@ export function classifyRequest(req: { method: string; headers: Headers }, rules
   if (req.headers['authorization'] !== undefined) return { cacheable: false, reason: 'authorization' };
 
   // Contract: "... and no cookie whose name matches cache.sessionCookies".
-  const cookie = req.headers['cookie'];
-  if (cookie !== undefined && parseCookieNames(cookie).some(rules.sessionCookie)) {
+  if (someCookieName(req.headers['cookie'], rules.sessionCookie)) {
     return { cacheable: false, reason: 'session-cookie' };
   }
   return { cacheable: true };
@@ -32,15 +31,38 @@ export function classifyRequest(req: { method: string; headers: Headers }, rules
  * `PHPSESSID` alone as that cookie, and over-detecting a session only costs a bypass.
  */
 export function parseCookieNames(header: string | string[] | undefined): string[] {
-  if (header === undefined) return [];
-  const lines = typeof header === 'string' ? [header] : header;
   const names: string[] = [];
-  for (const line of lines) {
-    for (const piece of line.split(';')) {
-      const eq = piece.indexOf('=');
-      const name = (eq === -1 ? piece : piece.slice(0, eq)).trim();
-      if (name !== '') names.push(name);
-    }
-  }
+  someCookieName(header, (name) => (names.push(name), false));
   return names;
+}
+
+/**
+ * Whether `test` holds for one of the header's cookie names (parseCookieNames' names, in
+ * order, up to the first that passes), without building the list: every request that
+ * carries cookies asks this, hits included.
+ */
+export function someCookieName(header: string | string[] | undefined, test: (name: string) => boolean): boolean {
+  if (header === undefined) return false;
+  if (typeof header === 'string') return someNameIn(header, test);
+  for (const line of header) if (someNameIn(line, test)) return true;
+  return false;
+}
+
+function someNameIn(line: string, test: (name: string) => boolean): boolean {
+  // The next `=` is looked for once and kept while the pieces before it are read: a header of
+  // many pieces without one is still read in one pass, not once per piece.
+  let nextEq = -1;
+  let start = 0;
+  for (;;) {
+    let end = line.indexOf(';', start);
+    if (end === -1) end = line.length;
+    if (nextEq !== Infinity && nextEq < start) {
+      nextEq = line.indexOf('=', start);
+      if (nextEq === -1) nextEq = Infinity;
+    }
+    const name = line.slice(start, Math.min(nextEq, end)).trim();
+    if (name !== '' && test(name)) return true;
+    if (end === line.length) return false;
+    start = end + 1;
+  }
 }

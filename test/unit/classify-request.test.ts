@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyRequest, parseCookieNames } from '../../src/policy/classify-request.js';
+import { classifyRequest, parseCookieNames, someCookieName } from '../../src/policy/classify-request.js';
 import { compileGlobs } from '../../src/policy/glob.js';
 import type { Headers } from '../../src/policy/headers.js';
 
@@ -103,3 +103,33 @@ for (const c of cookieCases) {
     assert.deepEqual(parseCookieNames(c.header), c.want);
   });
 }
+
+test('parseCookieNames reads what split(";") and trim() read, for every short header of the characters that matter', () => {
+  // The reading it replaced (one list of pieces, each trimmed), kept here as the reference.
+  const reference = (line: string) =>
+    line.split(';').flatMap((piece) => {
+      const eq = piece.indexOf('=');
+      const name = (eq === -1 ? piece : piece.slice(0, eq)).trim();
+      return name === '' ? [] : [name];
+    });
+  const alphabet = ['a', 'b', '=', ';', ' ', '\t', '\u00a0'];
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+  for (let i = 0; i < 20_000; i++) {
+    let line = '';
+    const length = next() % 14;
+    for (let j = 0; j < length; j++) line += alphabet[next() % alphabet.length];
+    assert.deepEqual(parseCookieNames(line), reference(line), JSON.stringify(line));
+  }
+});
+
+test('someCookieName: the names in order, up to the first that passes', () => {
+  const seen: string[] = [];
+  assert.equal(someCookieName('_ga=1; PHPSESSID=x; later=2', (n) => (seen.push(n), n === 'PHPSESSID')), true);
+  assert.deepEqual(seen, ['_ga', 'PHPSESSID']);
+  assert.equal(someCookieName(['a=1', 'b=2; c'], (n) => n === 'c'), true);
+  assert.equal(someCookieName('a=1; b=2', () => false), false);
+  assert.equal(someCookieName(undefined, () => true), false);
+  // A piece without `=` before pieces with one: the name is the whole piece, as before.
+  assert.equal(someCookieName('x; y; PHPSESSID; z=1', (n) => n === 'PHPSESSID'), true);
+});
