@@ -37,7 +37,7 @@ import { checkRequestTarget } from '../policy/request-limits.js';
 import { admitRequest } from '../policy/request-admission.js';
 import type { UrlRuleVerdict } from '../policy/url-rules.js';
 import { counterCopies, decidePurge, hostCounterKey, tagCounterKeys } from '../policy/tags.js';
-import { invalidationTargets } from '../policy/invalidate.js';
+import { invalidationTargets, isSafeMethod } from '../policy/invalidate.js';
 import { variantKey } from '../policy/vary.js';
 import { rawHeader } from '../upstream/upstream.js';
 import { logRequest } from '../log.js';
@@ -340,7 +340,9 @@ export class Engine {
   private async bypass(ctx: Ctx): Promise<Step> {
     ctx.outcome = 'bypass';
     const cacheStatus = formatCacheStatus({ fwd: 'bypass', detail: ctx.bypassReason });
-    const result = await this.d.fetcher.forward(ctx, { store: false, xCache: 'BYPASS', cacheStatus, onHeaders: (status, raw) => this.invalidateUnsafe(ctx, status, raw) });
+    // A logged-in GET (most of what bypasses) invalidates nothing: no headers to look through, no step to wait on.
+    const onHeaders = isSafeMethod(ctx.req.method ?? '') ? undefined : (status: number, raw: string[]) => this.invalidateUnsafe(ctx, status, raw);
+    const result = await this.d.fetcher.forward(ctx, { store: false, xCache: 'BYPASS', cacheStatus, onHeaders });
     this.noteFetch(ctx, result);
     return 'done';
   }

@@ -4,6 +4,11 @@
 /** RFC 9110 9.2.1: the safe methods. PURGE is memfront's own and never reaches the origin. */
 const SAFE: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PURGE']);
 
+/** Whether the method is safe, and its answer can invalidate nothing. */
+export function isSafeMethod(method: string): boolean {
+  return SAFE.has(method.toUpperCase());
+}
+
 export interface UnsafeRequest {
   method: string;
   scheme: string;
@@ -27,7 +32,7 @@ export function invalidationTargets(req: UnsafeRequest, res: UnsafeAnswer): stri
   // RFC 9111 4.4: "A cache MUST invalidate the target URI ... when it receives a non-error
   // status code in response to an unsafe request method (including methods whose safety is
   // unknown)." Non-error: 2xx and 3xx.
-  if (SAFE.has(req.method.toUpperCase()) || res.status < 200 || res.status >= 400) return [];
+  if (isSafeMethod(req.method) || res.status < 200 || res.status >= 400) return [];
   const base = originOf(req);
   if (base === null) return [];
   const targets = [req.url];

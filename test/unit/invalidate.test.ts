@@ -1,7 +1,7 @@
 // Table tests for RFC 9111 4.4: which URLs an unsafe method's answer invalidates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { invalidationTargets, type UnsafeAnswer, type UnsafeRequest } from '../../src/policy/invalidate.js';
+import { invalidationTargets, isSafeMethod, type UnsafeAnswer, type UnsafeRequest } from '../../src/policy/invalidate.js';
 
 const req = (o: Partial<UnsafeRequest> = {}): UnsafeRequest => ({ method: 'POST', scheme: 'http', host: 'example.com', url: '/post/1?x=1', ...o });
 
@@ -27,3 +27,11 @@ const cases: Array<{ name: string; req: UnsafeRequest; res: UnsafeAnswer; want: 
   { name: 'an unparsable Location is ignored', req: req(), res: { status: 200, location: 'http://[' }, want: ['/post/1?x=1'] },
 ];
 for (const c of cases) test(`invalidationTargets: ${c.name}`, () => assert.deepEqual(invalidationTargets(c.req, c.res), c.want));
+
+test('isSafeMethod: what invalidationTargets treats as safe, in any case; unknown methods are unsafe', () => {
+  for (const m of ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PURGE', 'get', 'Head']) assert.equal(isSafeMethod(m), true, m);
+  for (const m of ['POST', 'PUT', 'DELETE', 'PATCH', 'FROB', '']) assert.equal(isSafeMethod(m), false, m);
+  for (const m of ['GET', 'post', 'FROB']) {
+    assert.equal(invalidationTargets(req({ method: m }), { status: 200 }).length === 0, isSafeMethod(m), m);
+  }
+});
