@@ -204,16 +204,20 @@ function isBackendPrivate(name: string): boolean {
  * Stored "byte for byte" (contract), so case and order survive a round trip through the cache.
  */
 export function responseHeadersFromRaw(rawHeaders: string[]): Array<[string, string]> {
-  const named = new Set<string>();
+  // Every forwarded answer passes here: each name is lowered once, and a set of the names
+  // Connection lists is made only for an answer that has the field.
+  const lowers = new Array<string>(rawHeaders.length >> 1);
+  let named: Set<string> | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i].toLowerCase() === 'connection') {
-      for (const n of listMembers(rawHeaders[i + 1])) named.add(n.toLowerCase());
+    const lower = (lowers[i >> 1] = rawHeaders[i].toLowerCase());
+    if (lower === 'connection') {
+      for (const n of listMembers(rawHeaders[i + 1])) (named ??= new Set()).add(n.toLowerCase());
     }
   }
   const out: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const lower = rawHeaders[i].toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || isBackendPrivate(lower)) continue;
+    const lower = lowers[i >> 1];
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) || isBackendPrivate(lower)) continue;
     out.push([rawHeaders[i], rawHeaders[i + 1]]);
   }
   return out;
