@@ -25,6 +25,8 @@ import { MAX_HEADER_BYTES } from './policy/request-limits.js';
 import { CacheAccess } from './engine/cache-access.js';
 import { L1Cache } from './engine/l1-cache.js';
 import { compileRules } from './engine/rules.js';
+import { storeExptime } from './engine/cache-writes.js';
+import { carryIdentity } from './engine/deliver.js';
 import { Fetcher } from './engine/fetch.js';
 import { Dispatcher } from './engine/dispatch.js';
 import { fileRouteAdapters } from './engine/file-routes.js';
@@ -99,6 +101,13 @@ function buildPipeline(cfg: Config, logger: Logger, metrics: Metrics, store: Cac
         maxItemSize: cfg.cache.memcached.maxItemSize,
         // Purge counters are reused in-process no longer than L1 entries are: the same bound.
         generationCacheMs: l1.enabled ? cfg.cache.l1.ttlMs : 0,
+        hotGzip: cfg.cache.hotGzip.level > 0 ? {
+          level: cfg.cache.hotGzip.level,
+          hits: cfg.cache.hotGzip.hits,
+          // What is left of the lifetime it was stored with.
+          exptime: (entry, now) => storeExptime(entry, Math.ceil((entry.staleAt - now) / 1000), rules.windows, rules.keep),
+          carryIdentity,
+        } : undefined,
       })
     : null;
   const backend = new BackendProxy(cfg.backend.url, cfg.backend.timeoutMs);

@@ -32,6 +32,8 @@ const BACKEND_ERROR_CODES = ['ECONNREFUSED', 'ECONNRESET', 'MF_BACKEND_TIMEOUT',
 const CACHE_ERROR_OPS = ['get', 'set', 'delete', 'add', 'incr'];
 const CACHE_ERROR_CODES = ['MF_CACHE_TIMEOUT', 'MF_CACHE_UNAVAILABLE'];
 const L1_RENEWAL_RESULTS = ['unchanged', 'reread', 'gone', 'failed'];
+/** hot-gzip.ts's HotGzipResult. */
+const HOT_GZIP_RESULTS = ['stored', 'changed', 'no-gain', 'skipped', 'failed'];
 
 /** A registry's content as prom-client serialises it for aggregation across processes. */
 export type MetricsSnapshot = Awaited<ReturnType<client.Registry['getMetricsAsJSON']>>;
@@ -200,6 +202,17 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly hotGzip = new client.Counter({
+    name: 'memfront_hot_gzip_total',
+    help: 'Pages gzipped again at cache.hotGzip.level once hot, by result (stored; changed: the store or L1 moved on meanwhile, which wins; no-gain: not smaller; skipped: no longer fresh or not inflating; failed: the store refused or failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly hotGzipSaved = new client.Counter({
+    name: 'memfront_hot_gzip_saved_bytes_total',
+    help: 'Bytes the pages gzipped again at cache.hotGzip.level are smaller by (per page, not per hit)',
+    registers: [this.registry],
+  });
   /** Kept as a plain number (two gauge updates per request showed in profiles), read at scrape time. */
   requestsInFlight = 0;
   readonly inFlight = new client.Gauge({
@@ -279,6 +292,7 @@ export class Metrics {
     for (const op of CACHE_ERROR_OPS) for (const code of CACHE_ERROR_CODES) this.cacheErrors.inc({ op, code }, 0);
     for (const reason of NOT_STORED_REASONS) this.notStored.inc({ reason }, 0);
     for (const result of L1_RENEWAL_RESULTS) this.l1Renewals.inc({ result }, 0);
+    for (const result of HOT_GZIP_RESULTS) this.hotGzip.inc({ result }, 0);
     this.stores.inc(0);
   }
 

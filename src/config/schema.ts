@@ -237,6 +237,7 @@ const formats = {
   'mf-count': scalar('number', 'a whole number >= 0', isCount, toInt),
   'mf-positive': scalar('number', 'a whole number >= 1', (x) => isCount(x) && x >= 1, toInt),
   'mf-gzip-level': scalar('number', 'a gzip level from 1 (fastest) to 9 (smallest)', (x) => isCount(x) && x >= 1 && x <= 9, toInt),
+  'mf-gzip-level-or-off': scalar('number', 'a gzip level from 1 (fastest) to 9 (smallest), or 0 for off', (x) => isCount(x) && x <= 9, toInt),
   'mf-bool': scalar('boolean', 'true or false', (x) => typeof x === 'boolean', (s) => {
     const v = s.trim().toLowerCase();
     return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : s;
@@ -337,6 +338,10 @@ const declared: convict.Schema<LoadedConfig> = {
     maxTtl: key('mf-count', 86400, 'Upper bound on any entry\'s lifetime (seconds).'),
     compressThreshold: key('mf-count', 2048, 'Bodies over this many bytes are stored gzipped.'),
     gzipLevel: key('mf-gzip-level', 1, 'zlib level of the bodies memfront gzips to store (1 fastest, 9 smallest; nginx\'s default is 1, Varnish\'s 6).'),
+    hotGzip: {
+      level: key('mf-gzip-level-or-off', 6, 'zlib level a page memfront gzipped at gzipLevel is gzipped at again once it is hot, so later hits write fewer bytes; 0 = never.'),
+      hits: key('mf-positive', 100, 'L1 hits in one process that make a page hot (hotGzip.level).'),
+    },
     maxObjectSize: key('mf-positive', MB, 'Larger bodies (as received) are streamed through, not stored (bytes).'),
     statuses: key('mf-statuses', [200, 203, 300, 301, 308, 404, 410], 'Response statuses that may be stored.'),
     honorCacheControl: key('mf-bool', true, 'false: anonymous responses are stored for defaultTtl whatever Cache-Control says (never with Set-Cookie).'),

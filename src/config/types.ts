@@ -37,6 +37,7 @@ export interface Config {
     maxTtl: number;
     compressThreshold: number;
     gzipLevel: number;
+    hotGzip: { level: number; hits: number };
     maxObjectSize: number;
     statuses: number[];
     honorCacheControl: boolean;

@@ -18,6 +18,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { L1Cache } from './l1-cache.js';
 import { checkChunksWith, EntryGone } from './chunks.js';
 import { Generations } from './tags.js';
+import { HotGzip, type HotGzipOptions } from './hot-gzip.js';
 
 export type Lookup =
   /** `l1`: the in-process copy answered (memfront_cache_hits_total's tier). */
@@ -38,6 +39,8 @@ export interface CacheAccessOptions {
    * ttlMs when it is on (the contract's bound for other processes), else 0. Default 0.
    */
   generationCacheMs?: number;
+  /** Gzip pages again, harder, once L1 served them this often (hot-gzip.ts); absent: never. */
+  hotGzip?: Omit<HotGzipOptions, 'done' | 'error'> & { hits: number };
 }
 
 /** Variant indexes remembered in-process (see hotIndex). */
@@ -79,6 +82,20 @@ export class CacheAccess {
     this.generations = new Generations(this, opts.generationCacheMs ?? 0);
     this.indexMs = l1 ? (opts.generationCacheMs ?? 0) : 0;
     if (l1) l1.onRenew = (key) => void this.renew(key).catch((err) => this.logger.error({ err, key }, 'L1 renewal failed inside memfront'));
+    // Only a store that writes conditionally can take the new bytes without undoing a purge.
+    const hot = opts.hotGzip;
+    if (l1 && hot && hot.hits > 0 && store.setIfVersion) {
+      const regzip = new HotGzip(this, {
+        ...hot,
+        done: (result, saved) => {
+          metrics.hotGzip.inc({ result });
+          if (saved > 0) metrics.hotGzipSaved.inc(saved);
+        },
+        error: (err) => logger.error({ err }, 'gzipping a hot page again failed inside memfront'),
+      });
+      l1.hotAfter = hot.hits;
+      l1.onHot = (key) => regzip.take(key);
+    }
   }
 
   /** False while the store has no server in use (answers are then not worth compressing for it). */
@@ -238,6 +255,43 @@ export class CacheAccess {
       this.failed('set', err);
       return false;
     }
+  }
+
+  /** HotGzipHost: the L1 copy of the key and the store version it came at. */
+  held(key: string): { entry: Entry; version: string } | undefined {
+    return this.l1?.versioned(key);
+  }
+
+  /** HotGzipHost: the key's version in the store, or undefined when it cannot tell now. */
+  async currentVersion(key: string): Promise<string | null | undefined> {
+    if (!this.store.version) return undefined;
+    try {
+      return await this.store.version(key);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes `next` in place of `entry` (held in L1, at `version` in the store) only while the
+   * store still holds that version, and holds it in L1 in the same slot. Returns the entry L1
+   * now holds; 'changed' when the store or L1 moved on meanwhile (a purge, an update: they win).
+   */
+  async replaceHeld(key: string, entry: Entry, version: string, next: Entry, exptimeSeconds: number): Promise<Entry | 'changed' | 'failed'> {
+    if (!this.l1 || !this.store.setIfVersion || next.chunks) return 'failed';
+    const value = encodeEntry(next);
+    if (value.length > this.maxItemSize) return 'failed';
+    let written: { version: string | undefined } | 'changed' | false;
+    try {
+      written = await this.store.setIfVersion(key, value, exptimeSeconds, version);
+    } catch (err) {
+      this.failed('set', err);
+      return 'failed';
+    }
+    if (written === false || written === 'changed') return written === false ? 'failed' : 'changed';
+    this.metrics.storedBytes.observe(value.length);
+    const held = this.discardable(key, entryOf({ ...next, body: value.subarray(value.length - next.body.length) }));
+    return this.l1.replace(key, entry, held, value, written.version) ? held : 'changed';
   }
 
   async remove(key: string): Promise<boolean | 'error'> {

@@ -42,9 +42,7 @@ export class CacheWrites {
     const cache = this.d.cache;
     if (!cache) return Promise.resolve(false);
     // Relative seconds: the store converts lifetimes over memcached's 30-day limit itself.
-    // Kept through the stale windows that apply to this entry (its own, RFC 5861), then
-    // cache.keep more for revalidation only.
-    const exptime = Math.max(1, storeTtlSeconds(ttl, effectiveWindows(entry.stale, this.d.windows), hasValidator(entry) ? this.d.keep : 0));
+    const exptime = storeExptime(entry, ttl, this.d.windows, this.d.keep);
     return this.track(
       (async () => {
         // A PURGE that came while this answer was on its way wins: the answer predates it.
@@ -103,6 +101,14 @@ export class CacheWrites {
     void p.finally(() => this.pending.delete(p)).catch(() => {});
     return p;
   }
+}
+
+/**
+ * The store lifetime (seconds) of an entry fresh for `ttl` more seconds: kept through the stale
+ * windows that apply to it (its own, RFC 5861), then cache.keep more for revalidation only.
+ */
+export function storeExptime(entry: Entry, ttl: number, windows: StaleWindows, keep: number): number {
+  return Math.max(1, storeTtlSeconds(ttl, effectiveWindows(entry.stale, windows), hasValidator(entry) ? keep : 0));
 }
 
 /** Only an entry that can be revalidated (RFC 9111 4.3.1) is worth keeping past its windows. */

@@ -126,6 +126,17 @@ function prepare(entry: Entry): Prepared {
   return p;
 }
 
+/**
+ * `entry` replaces `before`, the same body gzipped again (hot-gzip.ts, which inflated it as
+ * `identity`): when identity clients were answered from a copy of `before`'s, `entry` gets
+ * that copy at once rather than another inflate.
+ */
+export function carryIdentity(before: Entry, entry: Entry, identity: Buffer): void {
+  if (prepared.get(before)?.identity === undefined) return;
+  const p = prepare(entry);
+  if (entry.gzip && !p.unreadable && identity.length === p.identityLength && p.identityLength <= IDENTITY_COPY_LIMIT) p.identity = identity;
+}
+
 /** The identity body when it is at hand or cheap to make here; undefined when it takes the thread pool, or streaming, or cannot be had. */
 function identityNow(entry: Entry, p: Prepared): Buffer | undefined {
   if (!entry.gzip) return entry.body;

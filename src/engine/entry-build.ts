@@ -92,6 +92,7 @@ export async function buildEntry(
     gzip,
     identityLength,
     gzippedHere: gzippedHere || undefined,
+    gzipLevel: gzippedHere ? gzipLevel : undefined,
     etag: rawHeader(up.rawHeaders, 'etag'),
     lastModified: rawHeader(up.rawHeaders, 'last-modified'),
     body,

@@ -32,6 +32,8 @@ interface Slot {
   touched: number;
   /** A background re-read of it is under way. */
   renewing: boolean;
+  /** Times get() served it: the owner hears of it once, at hotAfter (see onHot). */
+  hits: number;
 }
 
 /** Taken before a store read; the read's result is kept only if nothing was deleted meanwhile. */
@@ -52,6 +54,12 @@ export class L1Cache {
   private deletes = 0;
   /** Set by the owner: re-read this key from the store and set() it (or delete() it when gone). */
   onRenew?: (key: string) => void;
+  /**
+   * Set by the owner: this copy was served hotAfter times (0: never told). Returns false when
+   * the owner cannot take it up now; the count then starts again.
+   */
+  onHot?: (key: string) => boolean;
+  hotAfter = 0;
 
   constructor(
     private readonly maxBytes: number,
@@ -87,6 +95,7 @@ export class L1Cache {
     // Map order is the LRU order: move to the young end, at most every TOUCH_MS per entry
     // (a hot entry would otherwise be moved on every hit).
     if (now - slot.touched >= TOUCH_MS) this.touch(key, slot, now);
+    if (++slot.hits === this.hotAfter && this.onHot && !this.onHot(key)) slot.hits = 0;
     return slot.entry;
   }
 
@@ -107,7 +116,7 @@ export class L1Cache {
     if (old) this.drop(key, old);
     const now = this.now();
     const at = ticket?.at ?? now;
-    this.slots.set(key, { entry, raw, version, at, renewAt: this.renewPoint(at), size, touched: now, renewing: false });
+    this.slots.set(key, { entry, raw, version, at, renewAt: this.renewPoint(at), size, touched: now, renewing: false, hits: 0 });
     this.bytes += size;
     for (const [k, s] of this.slots) {
       if (this.bytes <= this.maxBytes) break;
@@ -136,6 +145,23 @@ export class L1Cache {
   stamp(key: string, entry: Entry, version: string): void {
     const slot = this.slots.get(key);
     if (slot?.entry === entry) slot.version = version;
+  }
+
+  /**
+   * Holds `next` in place of `entry`, read or written as `raw` at `version`, without a new
+   * slot: it is the same response in other bytes, so it keeps the slot's time, its place in
+   * the LRU order and its count. False (nothing changed) when the slot no longer holds `entry`.
+   */
+  replace(key: string, entry: Entry, next: Entry, raw: Buffer, version: string | undefined): boolean {
+    const slot = this.slots.get(key);
+    if (slot?.entry !== entry) return false;
+    const size = heldBytes(next, raw);
+    this.bytes += size - slot.size;
+    slot.entry = next;
+    slot.raw = raw;
+    slot.version = version;
+    slot.size = size;
+    return true;
   }
 
   /** The entry held for this key (run out or not) when it was decoded from exactly these bytes: refresh() serves it again. */

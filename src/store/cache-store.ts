@@ -37,6 +37,12 @@ export interface CacheStore {
    * when the store cannot tell), or false when not stored. Optional, with version().
    */
   setVersioned?(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false>;
+  /**
+   * set, only while the key is still at `version` (memcached's cas): the version this write
+   * gave it as setVersioned would, 'changed' when the key was written, removed or moved to
+   * another server since, or false when the store refused the value. Optional.
+   */
+  setIfVersion?(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false>;
   /** Stores only when absent (memcached `add`): the primitive behind cross-process leases. */
   add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
   /** True when something was deleted. */

@@ -36,6 +36,11 @@ export interface EntryMeta {
   identityLength?: number;
   /** memfront gzipped this body (it came identity); absent or false: it is stored as it came. */
   gzippedHere?: boolean;
+  /**
+   * The zlib level memfront gzipped it at (hot-gzip.ts gzips a hot page again, harder).
+   * Absent: not gzipped here, or by a memfront that did not say (an older reader ignores it).
+   */
+  gzipLevel?: number;
   etag?: string;
   lastModified?: string;
   /**
@@ -86,6 +91,7 @@ export function entryOf(e: Entry): Entry {
     gzip: e.gzip,
     identityLength: e.identityLength,
     gzippedHere: e.gzippedHere,
+    gzipLevel: e.gzipLevel,
     etag: e.etag,
     lastModified: e.lastModified,
     initialAge: e.initialAge,
@@ -155,6 +161,7 @@ function isMeta(m: unknown): m is EntryMeta & { bodyLength: number; crc: number 
     typeof o.staleAt === 'number' &&
     typeof o.gzip === 'boolean' &&
     (o.gzippedHere === undefined || typeof o.gzippedHere === 'boolean') &&
+    (o.gzipLevel === undefined || (Number.isInteger(o.gzipLevel) && (o.gzipLevel as number) >= 1 && (o.gzipLevel as number) <= 9)) &&
     // A gzip body's inflated length bounds every inflate of it: without one it is not ours.
     (o.identityLength === undefined ? !o.gzip : Number.isSafeInteger(o.identityLength) && (o.identityLength as number) >= 0) &&
     // Sent upstream in revalidations (If-None-Match, If-Modified-Since).

@@ -246,6 +246,24 @@ export class MemcachedStore implements CacheStore {
     return stored && { version: cas === undefined ? undefined : versionOf(address, cas) };
   }
 
+  async setIfVersion(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false> {
+    if (value.length > this.maxItemSize) return false;
+    const space = version.lastIndexOf(' ');
+    const home = version.slice(0, space);
+    const cas = version.slice(space + 1);
+    let outcome: { version: string | undefined } | 'changed' = 'changed';
+    const stored = await this.refusable(
+      this.call(key, 'set', async (c, address) => {
+        // The key lives on another server now: its version there is another item's.
+        if (address !== home) return true;
+        const r = await c.setIfCas(key, value, exptime(ttlSeconds), cas);
+        if (r !== 'changed') outcome = { version: r.cas === undefined ? undefined : versionOf(address, r.cas) };
+        return true;
+      }),
+    );
+    return stored && outcome;
+  }
+
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     if (value.length > this.maxItemSize) return false;
     return this.refusable(this.call(key, 'add', (c) => c.add(key, value, exptime(ttlSeconds))));

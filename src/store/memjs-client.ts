@@ -52,6 +52,10 @@ export class MemjsClient implements WireClient {
     return setWithCas(this.client, key, value, exptime).catch(refusalOrAsIs);
   }
 
+  setIfCas(key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string | undefined } | 'changed'> {
+    return setIfCas(this.client, key, value, exptime, cas).catch(refusalOrAsIs);
+  }
+
   add(key: string, value: Buffer, exptime: number): Promise<boolean> {
     return this.client.add(key, value, { expires: exptime }).catch(refusalOrAsIs);
   }
@@ -94,6 +98,29 @@ function setWithCas(client: memjs.Client, key: string, value: Buffer, exptime: n
       // Statuses other than success are refusals ("Value too large"), reported as memjs's set does.
       if (response.header.status !== 0) return reject(new Error(`MemJS SET: status ${response.header.status}`));
       resolve(response.header.cas.readBigUInt64BE(0).toString());
+    });
+  });
+}
+
+/**
+ * A set carrying the CAS it expects (the binary protocol's conditional set, which memjs does
+ * not offer): memcached stores it only while the item's CAS is still that one.
+ */
+function setIfCas(client: memjs.Client, key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string } | 'changed'> {
+  return new Promise((resolve, reject) => {
+    client.incrSeq();
+    const extras = Buffer.alloc(8);
+    extras.writeUInt32BE(exptime, 4);
+    const request = memjs.Utils.makeRequestBuffer(1, key, extras, value, client.seq);
+    // The header's CAS field: bytes 16-23 of the 24-byte request header.
+    request.writeBigUInt64BE(BigInt(cas), 16);
+    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
+      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
+      const status = response.header.status;
+      // 1: not found (deleted or expired since), 2: exists with another CAS (written since).
+      if (status === 1 || status === 2) return resolve('changed');
+      if (status !== 0) return reject(new Error(`MemJS SET: status ${status}`));
+      resolve({ cas: response.header.cas.readBigUInt64BE(0).toString() });
     });
   });
 }

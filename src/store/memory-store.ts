@@ -71,6 +71,12 @@ export class MemoryStore implements CacheStore {
     return this.put(key, value, ttlSeconds) && { version: String(this.items.get(key)!.cas) };
   }
 
+  async setIfVersion(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false> {
+    const item = this.live(key);
+    if (!item || String(item.cas) !== version) return 'changed';
+    return this.setVersioned(key, value, ttlSeconds);
+  }
+
   async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
     if (this.live(key)) return false;
     return this.put(key, value, ttlSeconds);

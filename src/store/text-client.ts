@@ -70,6 +70,15 @@ export class TextClient implements WireClient {
     return this.store('add', key, value, exptime);
   }
 
+  async setIfCas(key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string | undefined } | 'changed'> {
+    const [line, bytes, crlf] = storageRequest('cas', textKey(key), value, exptime, cas);
+    const reply = await this.ask(line, bytes, crlf);
+    // The text protocol's STORED carries no CAS: the next read tells the new one.
+    if (reply.kind === 'status' && reply.status === 'STORED') return { cas: undefined };
+    if (reply.kind === 'status' && (reply.status === 'EXISTS' || reply.status === 'NOT_FOUND')) return 'changed';
+    return this.unexpected('cas', reply);
+  }
+
   async delete(key: string): Promise<boolean> {
     const reply = await this.ask(deleteRequest(textKey(key)));
     if (reply.kind === 'status' && reply.status === 'DELETED') return true;

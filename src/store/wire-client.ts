@@ -15,6 +15,11 @@ export interface WireClient {
   set(key: string, value: Buffer, exptime: number): Promise<boolean>;
   /** set, with the CAS memcached gave the item it stored ("0" when it keeps none). Optional: the text protocol's set answers without one. */
   setWithCas?(key: string, value: Buffer, exptime: number): Promise<string>;
+  /**
+   * set only while the item's CAS is `cas` (memcached's cas): the item's new CAS when stored
+   * (undefined when the protocol's answer has none), 'changed' when it was written or removed since.
+   */
+  setIfCas(key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string | undefined } | 'changed'>;
   add(key: string, value: Buffer, exptime: number): Promise<boolean>;
   delete(key: string): Promise<boolean>;
   /** Adds `by`, creating the counter at `initial` (with `exptime`) when absent; the new value. */

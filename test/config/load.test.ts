@@ -54,6 +54,7 @@ const CONTRACT_DEFAULTS = {
     maxTtl: 86400,
     compressThreshold: 2048,
     gzipLevel: 1,
+    hotGzip: { level: 6, hits: 100 },
     maxObjectSize: 1048576,
     statuses: [200, 203, 300, 301, 308, 404, 410],
     honorCacheControl: true,
@@ -294,6 +295,8 @@ test('wrong types are refused, naming the key, the value and its source', () => 
     ['services not JSON', { env: { MEMFRONT_REPROXY_SERVICES: 'images=http://a' } }, /^reproxy.services: must be JSON/],
     ['routes not JSON', { env: { MEMFRONT_ROUTES: '^/a=static' } }, /^routes: must be JSON/],
     ['gzip level', { env: { MEMFRONT_CACHE_GZIP_LEVEL: '0' } }, /^cache.gzipLevel: must be a gzip level from 1 \(fastest\) to 9 \(smallest\), got 0 \(from MEMFRONT_CACHE_GZIP_LEVEL\)$/],
+    ['hot gzip level', { env: { MEMFRONT_CACHE_HOT_GZIP_LEVEL: '10' } }, /^cache.hotGzip.level: must be a gzip level from 1 \(fastest\) to 9 \(smallest\), or 0 for off, got 10 \(from MEMFRONT_CACHE_HOT_GZIP_LEVEL\)$/],
+    ['hot gzip hits', { args: ['--cache.hotGzip.hits=0'] }, /^cache.hotGzip.hits: /],
     ['missing value', { args: ['--listen.port'] }, /^listen.port: --listen.port needs a value$/],
   ];
   for (const [name, opts, expected] of cases) assert.match(loadError(opts).message, expected, name);

@@ -146,6 +146,38 @@ export function storeConformanceSuite(name: string, open: () => Promise<StoreHar
       assert.equal(await h.store.get('conf:sv-big'), null);
     });
 
+    test('a conditional write stores only over the version it names, and never brings back a deleted key', async () => {
+      const write = h.store.setIfVersion?.bind(h.store);
+      assert.ok(write, 'the store writes conditionally');
+      await h.store.set('conf:cv', Buffer.from('one'), 0);
+      const first = (await h.store.getVersioned!('conf:cv'))!.version!;
+      assert.equal(typeof first, 'string');
+      const made = await write('conf:cv', Buffer.from('two'), 0, first);
+      assert.ok(made && made !== 'changed', 'stored over the version read');
+      const read = await h.store.getVersioned!('conf:cv');
+      assert.deepEqual(read?.value, Buffer.from('two'));
+      assert.notEqual(read?.version, first, 'the write made a new version');
+      // The binary protocol's answer says the new version; the text protocol's STORED does not.
+      if (h.versionAlone !== false) assert.equal(made.version, read?.version);
+      else assert.equal(made.version, undefined);
+      // Over a version that is gone: not stored.
+      assert.equal(await write('conf:cv', Buffer.from('three'), 0, first), 'changed');
+      assert.deepEqual(await h.store.get('conf:cv'), Buffer.from('two'));
+      // A version no write of this store made (another server's, a made-up one): not stored.
+      assert.equal(await write('conf:cv', Buffer.from('four'), 0, `elsewhere:1 ${first}`), 'changed');
+      assert.deepEqual(await h.store.get('conf:cv'), Buffer.from('two'));
+      // Deleted since it was read (a PURGE): it stays deleted.
+      const last = (await h.store.getVersioned!('conf:cv'))!.version!;
+      await h.store.delete('conf:cv');
+      assert.equal(await write('conf:cv', Buffer.from('five'), 0, last), 'changed');
+      assert.equal(await h.store.get('conf:cv'), null);
+      // Refused as set refuses.
+      await h.store.set('conf:cv-big', Buffer.from('x'), 0);
+      const big = (await h.store.getVersioned!('conf:cv-big'))!.version!;
+      assert.equal(await write('conf:cv-big', Buffer.alloc(h.maxValueBytes + 1), 0, big), false);
+      assert.deepEqual(await h.store.get('conf:cv-big'), Buffer.from('x'));
+    });
+
     test('a key that is not printable ASCII has a version too', async () => {
       const key = 'conf:v ünï\tcode';
       await h.store.set(key, Buffer.from('x'), 0);

@@ -31,6 +31,13 @@ describe('entry codec', () => {
     assert.ok(!encodeEntry(e).toString('latin1').includes('readChunk'));
   });
 
+  it('round-trips the gzip level memfront recorded, and refuses one that is not a level (a planted value)', () => {
+    const gz = (level: unknown) => entry({ gzip: true, gzippedHere: true, identityLength: 12, gzipLevel: level as number });
+    assert.equal(decodeEntry(encodeEntry(gz(6)))?.gzipLevel, 6);
+    assert.equal(decodeEntry(encodeEntry(gz(undefined)))?.gzipLevel, undefined, 'absent: written by a memfront that did not record it');
+    for (const bad of [0, 10, 1.5, '6', -1, null]) assert.equal(decodeEntry(encodeEntry(gz(bad))), null, `gzipLevel ${JSON.stringify(bad)}`);
+  });
+
   it('refuses an index item that also carries a body, or a malformed index', () => {
     const { index } = planChunks(Buffer.alloc(3000, 7), 1000, 'f00d');
     assert.equal(decodeEntry(encodeEntry(entry({ chunks: index }))), null);

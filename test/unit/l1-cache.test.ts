@@ -213,4 +213,58 @@ describe('what L1 counts (#4)', () => {
     l1.set('k', built);
     assert.ok(l1.size.bytes >= identity.length, `${l1.size.bytes} bytes counted for a body that inflates to ${identity.length}`);
   });
+
+  it('tells its owner once when a copy was served hotAfter times, and again after as many when the owner could not take it', () => {
+    let now = 1000;
+    const l1 = new L1Cache(1 << 20, 60_000, () => now);
+    const told: string[] = [];
+    let accept = false;
+    l1.hotAfter = 3;
+    l1.onHot = (key) => (told.push(key), accept);
+    l1.set('k', entry(10));
+    l1.get('k');
+    l1.get('k');
+    assert.deepEqual(told, []);
+    l1.get('k');
+    assert.deepEqual(told, ['k'], 'at the third hit');
+    for (let i = 0; i < 2; i++) l1.get('k');
+    assert.deepEqual(told, ['k']);
+    accept = true;
+    l1.get('k');
+    assert.deepEqual(told, ['k', 'k'], 'asked again three hits after the refusal');
+    for (let i = 0; i < 10; i++) l1.get('k');
+    assert.deepEqual(told, ['k', 'k'], 'taken: not told again for this copy');
+    // A new copy counts from zero.
+    l1.set('k', entry(10));
+    for (let i = 0; i < 3; i++) l1.get('k');
+    assert.deepEqual(told, ['k', 'k', 'k']);
+    // Copies that ran out are not served, so not counted.
+    now += 60_001;
+    l1.set('j', entry(10));
+    now += 60_001;
+    for (let i = 0; i < 5; i++) l1.get('j');
+    assert.equal(told.length, 3);
+  });
+
+  it('replace() swaps the entry of a slot that still holds the one named, keeping its time and counting its bytes', () => {
+    let now = 1000;
+    const l1 = new L1Cache(1 << 20, 1000, () => now);
+    const old = entry(5000);
+    l1.set('k', old, Buffer.alloc(6000), undefined, 'v1');
+    const before = l1.size.bytes;
+    now += 900;
+    const next = entry(2000);
+    assert.equal(l1.replace('k', entry(1), next, Buffer.alloc(3000), 'v2'), false, 'another entry named: nothing changes');
+    assert.equal(l1.get('k'), old);
+    assert.equal(l1.replace('k', old, next, Buffer.alloc(3000), 'v2'), true);
+    assert.equal(l1.get('k'), next);
+    assert.deepEqual(l1.versioned('k'), { entry: next, version: 'v2' });
+    assert.equal(l1.size.bytes, before - (6000 + 5000) + (3000 + 2000), 'the new raw bytes and body counted in place of the old');
+    // Served until the old slot's time ran out: the bound on staleness is the read's, not the swap's.
+    now += 101;
+    assert.equal(l1.get('k'), undefined);
+    l1.delete('k');
+    assert.equal(l1.replace('k', next, entry(1), Buffer.alloc(1), undefined), false, 'gone: not brought back');
+    assert.equal(l1.size.entries, 0);
+  });
 });
