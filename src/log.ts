@@ -1,6 +1,7 @@
 // The logger (pino JSON lines on stdout) and the one place that writes the per-request line.
 
 import pino from 'pino';
+import { TurnBatch } from './log-batch.js';
 
 export type Logger = pino.Logger;
 
@@ -45,8 +46,8 @@ export function createLogger(cfg: { level: string; pretty: boolean }, dest?: pin
   };
   if (dest !== undefined) return pino(options, dest);
   if (cfg.pretty) return pino(options, pino.transport({ target: 'pino-pretty', options: { destination: 1 } }));
-  // Asynchronous writes to fd 1; pino flushes them when the process exits.
-  return pino(options);
+  // Asynchronous writes to fd 1, flushed when the process exits, gathered per turn (log-batch.ts).
+  return pino(options, new TurnBatch(pino.destination({ dest: 1, sync: false })));
 }
 
 interface BriefError {
