@@ -148,11 +148,11 @@ describe('hot gzip against memcached', () => {
 
   // The races the conditional write is there for: a purge or an update arriving while the
   // thread pool gzips. The host's replaceHeld is CacheAccess's, with the race put just before it.
-  async function race(between: (t: ReturnType<typeof setup>) => Promise<void>) {
+  async function race(between: (t: ReturnType<typeof setup>) => Promise<void>, tags?: Record<string, number>) {
     const t = setup(1);
     const results: HotGzipResult[] = [];
     const identity = pageText(5);
-    await t.cache.save('hg:race', gzipEntry(identity, 1), 300);
+    await t.cache.save('hg:race', entryOf({ ...gzipEntry(identity, 1), tags }), 300);
     const hot = new HotGzip(
       {
         held: (k) => t.cache.held(k),
@@ -187,6 +187,28 @@ describe('hot gzip against memcached', () => {
       assert.equal(result, 'changed');
       assert.deepEqual((await t.stored('hg:race'))!.body, v2.body);
       assert.deepEqual(t.cache.hot('hg:race')!.body, v2.body);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a tag purge while it gzips wins: the page written back keeps the generations it was stored with, so it stays purged', async () => {
+    const counter = `hg:tag:${Date.now()}`;
+    const probe = setup(1);
+    const stamped = (await probe.cache.stamp([counter]))!;
+    await probe.close();
+    const { t, result } = await race(async (t) => assert.equal(await t.cache.invalidate([counter]), true), stamped);
+    try {
+      // This process's L1 was emptied by the purge: the regzip finds its copy gone.
+      assert.equal(result, 'changed');
+      assert.equal(t.cache.hot('hg:race'), undefined);
+      // memcached took the new bytes (the item itself had not changed), with the old generation.
+      const stored = (await t.stored('hg:race'))!;
+      assert.equal(stored.gzipLevel, 6);
+      assert.deepEqual(stored.tags, stamped);
+      // So it is a miss for every process.
+      const fresh = new CacheAccess(t.store, new Metrics(), pino({ level: 'silent' }));
+      assert.equal((await fresh.lookup('hg:race')).kind, 'invalidated');
     } finally {
       await t.close();
     }
