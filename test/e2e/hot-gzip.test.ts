@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
+import { constantBody } from '../../bench/lib/constant-body.js';
 import { get as rawGet, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
 
 let mc: MemcachedProcess;
@@ -12,16 +13,8 @@ let backend: FakeBackend;
 let a: Stack;
 let b: Stack;
 
-const WORDS = ['cache', 'page', 'server', 'the', 'of', 'and', 'request', 'visitor', 'a', 'to', 'article', 'memory', 'quietly', 'returns', 'fresh', 'stale', 'garden', 'river', 'in', 'is', 'editor', 'update', 'history', 'market'];
-function pageText(version: number): string {
-  let s = version * 2654435761 || 1;
-  let text = `<!DOCTYPE html><html><body><p>version ${version} `;
-  while (text.length < 100 * 1024) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    text += WORDS[s % WORDS.length] + ' ';
-  }
-  return text;
-}
+/** The page's text at each version: ~100 KB that compresses like a page (the bench's). */
+const pageText = (version: number): string => constantBody(100 * 1024, version).toString('latin1');
 
 const HITS = 5;
 const get = (url: string, gzip: boolean, method = 'GET') => rawGet(url, { method, headers: { host: 'site.test', ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } });

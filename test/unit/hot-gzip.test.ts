@@ -15,18 +15,10 @@ import { L1Cache } from '../../src/engine/l1-cache.js';
 import { decodeEntry, entryOf, type Entry } from '../../src/store/entry-codec.js';
 import { MemcachedStore } from '../../src/store/memcached-store.js';
 import { memcachedCommand, startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
+import { constantBody } from '../../bench/lib/constant-body.js';
 
-// Compressible like a page (24 words), ~100 KB: 25 KB at level 1, 19 KB at 6.
-const WORDS = ['cache', 'page', 'server', 'the', 'of', 'and', 'request', 'visitor', 'a', 'to', 'article', 'memory', 'quietly', 'returns', 'fresh', 'stale', 'garden', 'river', 'in', 'is', 'editor', 'update', 'history', 'market'];
-function pageText(seed: number, size = 100 * 1024): Buffer {
-  let s = seed * 2654435761 || 1;
-  let text = '<!DOCTYPE html><html><body><p>';
-  while (text.length < size) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    text += WORDS[s % WORDS.length] + ' ';
-  }
-  return Buffer.from(text.slice(0, size), 'latin1');
-}
+// Compressible like a page, ~100 KB: 25 KB at level 1, 19 KB at 6 (the bench's page).
+const pageText = (seed: number): Buffer => constantBody(100 * 1024, seed);
 
 /** `recorded`: the level the entry says, null for none (a memfront that did not record it). */
 function gzipEntry(identity: Buffer, level: number, recorded: number | null = level): Entry {
@@ -76,7 +68,7 @@ const until = async (what: () => Promise<boolean>, label: string) => {
 };
 
 describe('hot gzip: which entries', () => {
-  const identity = pageText(1, 20_000);
+  const identity = constantBody(20_000, 1);
   it('only bodies memfront gzipped, held whole, at a lower level or one not recorded', () => {
     assert.equal(regzippable(gzipEntry(identity, 1), 6), true);
     assert.equal(regzippable(gzipEntry(identity, 1, null), 6), true, 'level not recorded (an older memfront)');
