@@ -13,7 +13,7 @@ import { fmtInt } from '../lib/bench-table.js';
 import { flagValue, numberFlag } from '../lib/cli-flags.js';
 import { startCountingOrigin, type CountingOrigin } from '../lib/counting-origin.js';
 import { busyShare, readCpuStat } from '../lib/cpu-stat.js';
-import { evaluateHitTargets, hitRatios, HIT_ROWS, KB10, KB100, sizeLabel, summariseRow, type HitRowId, type RowResult, type RunMeasure, type SizeResult } from '../lib/hit-targets.js';
+import { evaluateHitTargets, hitRatios, HIT_ROWS, KB10, KB100, SLICE_TARGETS, sizeLabel, summariseRow, type HitRowId, type RowResult, type RunMeasure, type SizeResult, type SlicePair } from '../lib/hit-targets.js';
 import { leastNoisy, runNoise, shouldRetry } from '../lib/hit-noise.js';
 import { hitReportMarkdown, hitReportTerminal, type HitReportText } from '../lib/hit-tables.js';
 import { httpProbe, type ProbeAnswer } from '../lib/http-probe.js';
@@ -69,6 +69,9 @@ export interface HitsCompareOptions {
   maxNoise: number;
   /** Attempts per run at most (1 = never repeat). */
   attempts: number;
+  /** Alternating slice pairs per ratio target after the rounds (0 = none), and their length. */
+  slices: number;
+  sliceS: number;
   quick: boolean;
 }
 
@@ -91,6 +94,8 @@ export function parseHitsCompareOptions(argv: readonly string[], pinned: boolean
     threads: numberFlag(argv, 'threads', pinned ? 1 : 2),
     maxNoise: numberFlag(argv, 'max-noise', 0.1),
     attempts: Math.max(1, Math.floor(numberFlag(argv, 'attempts', quick ? 1 : 3))),
+    slices: Math.max(0, Math.floor(numberFlag(argv, 'slices', quick ? 0 : 6))),
+    sliceS: numberFlag(argv, 'slice', 3),
     quick,
   };
 }
@@ -225,6 +230,52 @@ async function stillHits(server: HitServer, spec: RowSpec, paths: readonly strin
   return notHit;
 }
 
+/**
+ * Each ratio target's two rows in alternating short slices (SlicePair): A B, then B A, and so
+ * on, each slice a plain run of `sliceS` seconds with no prewarm (neither row idles longer than
+ * a slice). Run after the rounds, on the servers as the rounds left them.
+ */
+async function alternateSlices(
+  size: number,
+  rows: Map<HitRowId, RowResult>,
+  servers: Map<HitServerKind, HitServer>,
+  origin: CountingOrigin,
+  paths: string[],
+  wrk: string,
+  o: HitsCompareOptions,
+  cpu: Cpus,
+  notes: string[],
+): Promise<SlicePair[]> {
+  const out: SlicePair[] = [];
+  const so: HitsCompareOptions = { ...o, durationS: o.sliceS, prewarmS: 0 };
+  const usPerRequest = (r: RunMeasure) => (r.cpuSeconds !== undefined && r.requests > 0 ? (r.cpuSeconds * 1e6) / r.requests : undefined);
+  for (const t of SLICE_TARGETS) {
+    if (t.size !== size) continue;
+    const a = ROW_SPECS.find((x) => x.id === t.of)!;
+    const b = ROW_SPECS.find((x) => x.id === t.over)!;
+    const sa = servers.get(a.server);
+    const sb = servers.get(b.server);
+    if (!sa || !sb || rows.get(a.id)!.status !== 'ok' || rows.get(b.id)!.status !== 'ok') continue;
+    console.log(`${sizeLabel(size)}: ${t.of} / ${t.over} in ${o.slices} alternating pairs of ${o.sliceS} s slices`);
+    const pair: SlicePair = { of: t.of, over: t.over, rps: [], cpuUs: [] };
+    try {
+      for (let i = 0; i < o.slices; i++) {
+        const first = i % 2 === 0 ? 'a' : 'b';
+        const ma0 = first === 'a' ? await measureRun(sa, a, origin, paths, wrk, so, cpu) : undefined;
+        const mb = await measureRun(sb, b, origin, paths, wrk, so, cpu);
+        const ma = ma0 ?? (await measureRun(sa, a, origin, paths, wrk, so, cpu));
+        pair.rps.push([ma.rps, mb.rps]);
+        pair.cpuUs.push([usPerRequest(ma), usPerRequest(mb)]);
+        console.log(`  ${sizeLabel(size)} slices ${i + 1}/${o.slices}  ${fmtInt(ma.rps).padStart(8)} / ${fmtInt(mb.rps).padStart(8)} req/s = ${(ma.rps / mb.rps).toFixed(2)}x`);
+      }
+      out.push(pair);
+    } catch (err) {
+      notes.push(`${sizeLabel(size)} ${t.of} / ${t.over}: a slice failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return out;
+}
+
 interface Running {
   things: Set<{ close(): Promise<void> }>;
 }
@@ -234,6 +285,7 @@ async function benchSize(size: number, o: HitsCompareOptions, wrk: string, cpu: 
   const origin = await startCountingOrigin(size);
   running.things.add(origin);
   const servers = new Map<HitServerKind, HitServer>();
+  const slices: SlicePair[] = [];
   const rows = new Map<HitRowId, RowResult>(ROW_SPECS.map((s) => [s.id, { id: s.id, label: HIT_ROWS.find((h) => h.id === s.id)!.label, status: 'ok', runs: [] }]));
   const fail = (id: HitRowId, status: 'not installed' | 'failed', detail: string) => Object.assign(rows.get(id)!, { status, detail });
   try {
@@ -317,6 +369,7 @@ async function benchSize(size: number, o: HitsCompareOptions, wrk: string, cpu: 
         }
       }
     }
+    if (o.slices > 0) slices.push(...(await alternateSlices(size, rows, servers, origin, paths, wrk, o, cpu, notes)));
     for (const spec of measured) {
       const row = rows.get(spec.id)!;
       if (row.status !== 'ok') continue;
@@ -357,7 +410,7 @@ async function benchSize(size: number, o: HitsCompareOptions, wrk: string, cpu: 
     running.things.delete(origin);
     await origin.close();
   }
-  return { size, rows: ROW_SPECS.map((s) => rows.get(s.id)!) };
+  return { size, rows: ROW_SPECS.map((s) => rows.get(s.id)!), slices };
 }
 
 function memcachedVersion(): string | undefined {
@@ -392,6 +445,11 @@ bench-results/hits-compare-<time>.json and .md (forward-fill-<time>.* for the ot
   --max-noise F      a run in which other processes took more than this share of the server's
                      or wrk's core is repeated (default 0.1)
   --attempts N       tries per run at most; the least disturbed is kept (default 3; --quick 1)
+  --slices N         after the rounds, each ratio target's two rows in N alternating pairs of
+                     short runs (A B, B A, ...), reported beside the rounds' verdict: the
+                     machine's slow and fast phases fall on both rows of a pair alike
+                     (default 6; --quick 0)
+  --slice S          seconds per slice (default 3)
   --quick            3 s x 1 round
 `;
 
@@ -469,7 +527,7 @@ export async function runHitsCompare(argv: readonly string[], resultsDir: string
       params: o,
       machine: { cpus: cpuCount, cpuModel: cpus()[0]?.model, node: process.version, pinned, memcached: memcachedVersion(), loadAverageStart: loadStart, loadAverageEnd: loadEnd },
       setup,
-      sizes: sizes.map((s) => ({ size: s.size, rows: s.rows.map((r) => ({ ...r, summary: summariseRow(r) })) })),
+      sizes: sizes.map((s) => ({ size: s.size, rows: s.rows.map((r) => ({ ...r, summary: summariseRow(r) })), slices: s.slices })),
       ratios,
       targets,
       notes,

@@ -59,7 +59,10 @@ export function ratioLines(ratios: readonly Ratio[]): string[] {
 }
 
 export function targetLines(checks: readonly TargetCheck[]): string[] {
-  return checks.map((c) => `[${verdict(c.met)}] ${c.target}: ${c.measuredText}${c.why ? ` (${c.why})` : ''}`);
+  return checks.flatMap((c) => [
+    `[${verdict(c.met)}] ${c.target}: ${c.measuredText}${c.why ? ` (${c.why})` : ''}`,
+    ...(c.slices ? [`    alternating slices: ${c.slices.text}: ${verdict(c.slices.met)}`] : []),
+  ]);
 }
 
 /** A GitHub-flavoured markdown table; every column but the first right-aligned, pipes escaped. */

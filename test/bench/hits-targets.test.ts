@@ -8,13 +8,16 @@ import {
   hitRatios,
   KB10,
   KB100,
+  sliceRatio,
   summariseRow,
   type HitRowId,
   type RowResult,
   type RunMeasure,
   type SizeResult,
+  type SlicePair,
   type TargetCheck,
 } from '../../bench/lib/hit-targets.js';
+import { targetLines } from '../../bench/lib/hit-tables.js';
 
 function runBut(over: Partial<RunMeasure> = {}): RunMeasure {
   return { rps: 10_000, p50Ms: 1, p99Ms: 3, requests: 100_000, errors: 0, non2xx: 0, backendRequests: 0, ...over };
@@ -218,4 +221,34 @@ test('a size that was not run leaves its targets unmeasured; a p99 at other than
   const at10 = evaluateHitTargets(only10, 10);
   assert.equal(check(at10, 'p99').met, undefined);
   assert.match(check(at10, 'p99').why ?? '', /measured at 10 connections/);
+});
+
+test('alternating slices: the median of the pairs\' own ratios, judged beside the rounds\' verdict, never instead of it', () => {
+  const pair = (of: HitRowId, over: HitRowId, rps: [number, number][], cpuUs: [number | undefined, number | undefined][] = []): SlicePair => ({ of, over, rps, cpuUs });
+  // A slow phase on one pair halves both rows: its ratio is the same as the others'.
+  const gzip = pair('memfront-gzip', 'varnish-gzip', [[35_000, 40_000], [16_000, 20_000], [30_000, 36_000]]);
+  const r = sliceRatio(gzip)!;
+  assert.equal(r.pairs, 3);
+  assert.equal(r.median, 30_000 / 36_000);
+  assert.equal(r.min, 16_000 / 20_000);
+  assert.equal(r.max, 35_000 / 40_000);
+  assert.equal(sliceRatio(pair('memfront-gzip', 'varnish-gzip', [[0, 1]])), undefined, 'no usable pair: nothing to say');
+  const cpu = sliceRatio(pair('memfront-identity', 'bare', [[1, 1], [1, 1], [1, 1]], [[30, 25], [36, 30], [undefined, 20]]))!;
+  assert.equal(cpu.cpuMedian, 1.2, 'CPU ratio: memfront\'s over the baseline\'s, pairs without figures left out');
+  // The rounds say not met (one of memfront's runs fell into a slow phase); the slices say met: both are shown, the verdict stays the rounds'.
+  const sizes: SizeResult[] = [
+    { size: KB100, rows: [row('memfront-gzip', [35_000, 14_000, 19_000]), row('varnish-gzip', [39_000, 33_000, 33_000])], slices: [gzip] },
+    { size: KB10, rows: [row('memfront-identity', [30_000], { requests: 1_000_000, cpuSeconds: 30 }), row('bare', [30_000], { requests: 1_000_000, cpuSeconds: 25 })], slices: [pair('memfront-identity', 'bare', [[30_000, 36_000]], [[30, 27]])] },
+  ];
+  const checks = evaluateHitTargets(sizes, 50);
+  const g = check(checks, 'gzip-100k-vs-varnish');
+  assert.equal(g.met, false);
+  assert.deepEqual(g.slices, { text: '0.83x (0.80-0.88, 3 pairs)', met: true });
+  const c = check(checks, 'identity-10k-cpu-vs-bare');
+  assert.equal(c.met, false, '1.2x by the rounds');
+  assert.deepEqual(c.slices, { text: '1.11x the CPU per hit (1 pairs)', met: true });
+  assert.equal(check(checks, 'identity-100k-vs-varnish').slices, undefined, 'no slices for it: nothing shown');
+  const lines = targetLines(checks);
+  const at = lines.findIndex((l) => l.startsWith('[NOT met] 100 KB gzip-client hits'));
+  assert.equal(lines[at + 1], '    alternating slices: 0.83x (0.80-0.88, 3 pairs): met');
 });
