@@ -38,13 +38,16 @@ test('/proc/stat: busy is everything but idle and iowait, per CPU; the share is 
 
 test('options: issue 8 defaults, --quick is 3 s x 1 round, bad sizes refused', () => {
   assert.deepEqual(parseHitsCompareOptions([], true), {
-    sizes: [10240, 102400], connections: 50, urls: 100, durationS: 10, rounds: 3, warmupS: 5, prewarmS: 2, threads: 1, maxNoise: 0.1, attempts: 3, quick: false,
+    sizes: [10240, 102400], connections: 50, urls: 100, durationS: 10, rounds: 3, warmupS: 5, prewarmS: 2, threads: 1, maxNoise: 0.1, attempts: 3, slices: 6, sliceS: 3, quick: false,
   });
   const q = parseHitsCompareOptions(['--quick'], true);
   assert.equal(q.durationS, 3);
   assert.equal(q.rounds, 1);
   assert.equal(q.attempts, 1);
   assert.equal(q.prewarmS, 0);
+  assert.equal(q.slices, 0);
+  assert.equal(parseHitsCompareOptions(['--quick', '--slices', '2', '--slice', '1'], true).slices, 2);
+  assert.throws(() => parseHitsCompareOptions(['--slices', '-1'], true), /--slices wants a non-negative number/);
   assert.equal(parseHitsCompareOptions(['--prewarm', '1'], true).prewarmS, 1);
   assert.equal(parseHitsCompareOptions(['--attempts', '0', '--max-noise', '0.2'], true).attempts, 1);
   assert.equal(parseHitsCompareOptions(['--max-noise', '0.2'], true).maxNoise, 0.2);
