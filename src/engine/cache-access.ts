@@ -288,7 +288,8 @@ export class CacheAccess {
       this.failed('set', err);
       return 'failed';
     }
-    if (written === false || written === 'changed') return written === false ? 'failed' : 'changed';
+    if (written === false) return 'failed';
+    if (written === 'changed') return 'changed';
     this.metrics.storedBytes.observe(value.length);
     const held = this.discardable(key, entryOf({ ...next, body: value.subarray(value.length - next.body.length) }));
     return this.l1.replace(key, entry, held, value, written.version) ? held : 'changed';

@@ -49,11 +49,12 @@ export class MemjsClient implements WireClient {
   }
 
   setWithCas(key: string, value: Buffer, exptime: number): Promise<string> {
-    return setWithCas(this.client, key, value, exptime).catch(refusalOrAsIs);
+    // Without an expected CAS the answer is never 'changed'.
+    return binarySet(this.client, key, value, exptime).then((r) => (r as { cas: string }).cas, refusalOrAsIs);
   }
 
   setIfCas(key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string | undefined } | 'changed'> {
-    return setIfCas(this.client, key, value, exptime, cas).catch(refusalOrAsIs);
+    return binarySet(this.client, key, value, exptime, cas).catch(refusalOrAsIs);
   }
 
   add(key: string, value: Buffer, exptime: number): Promise<boolean> {
@@ -85,40 +86,26 @@ export class MemjsClient implements WireClient {
   }
 }
 
-/** memjs's set, keeping the CAS of the answer, which memjs reads but does not pass on. */
-function setWithCas(client: memjs.Client, key: string, value: Buffer, exptime: number): Promise<string> {
+/**
+ * memjs's set, keeping the CAS of the answer, which memjs reads but does not pass on. With
+ * `expected`, the binary protocol's conditional set, which memjs does not offer: memcached
+ * stores it only while the item's CAS is still that one, and the answer is 'changed' otherwise.
+ */
+function binarySet(client: memjs.Client, key: string, value: Buffer, exptime: number, expected?: string): Promise<{ cas: string } | 'changed'> {
   return new Promise((resolve, reject) => {
     client.incrSeq();
     // As memjs's own set: flags 0, then the expiration.
     const extras = Buffer.alloc(8);
     extras.writeUInt32BE(exptime, 4);
     const request = memjs.Utils.makeRequestBuffer(1, key, extras, value, client.seq);
-    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
-      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
-      // Statuses other than success are refusals ("Value too large"), reported as memjs's set does.
-      if (response.header.status !== 0) return reject(new Error(`MemJS SET: status ${response.header.status}`));
-      resolve(response.header.cas.readBigUInt64BE(0).toString());
-    });
-  });
-}
-
-/**
- * A set carrying the CAS it expects (the binary protocol's conditional set, which memjs does
- * not offer): memcached stores it only while the item's CAS is still that one.
- */
-function setIfCas(client: memjs.Client, key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string } | 'changed'> {
-  return new Promise((resolve, reject) => {
-    client.incrSeq();
-    const extras = Buffer.alloc(8);
-    extras.writeUInt32BE(exptime, 4);
-    const request = memjs.Utils.makeRequestBuffer(1, key, extras, value, client.seq);
     // The header's CAS field: bytes 16-23 of the 24-byte request header.
-    request.writeBigUInt64BE(BigInt(cas), 16);
+    if (expected !== undefined) request.writeBigUInt64BE(BigInt(expected), 16);
     client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
       if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
       const status = response.header.status;
       // 1: not found (deleted or expired since), 2: exists with another CAS (written since).
-      if (status === 1 || status === 2) return resolve('changed');
+      if (expected !== undefined && (status === 1 || status === 2)) return resolve('changed');
+      // Other statuses are refusals ("Value too large"), reported as memjs's set does.
       if (status !== 0) return reject(new Error(`MemJS SET: status ${status}`));
       resolve({ cas: response.header.cas.readBigUInt64BE(0).toString() });
     });
