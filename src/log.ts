@@ -2,6 +2,7 @@
 
 import pino from 'pino';
 import { TurnBatch } from './log-batch.js';
+import { requestLineFields } from './log-line.js';
 
 export type Logger = pino.Logger;
 
@@ -77,6 +78,20 @@ export function briefError(err: unknown, depth = 0): BriefError | undefined {
 
 /** One line per request: `info`, or `warn` with the error under `err` when one is set. */
 export function logRequest(logger: Logger, f: RequestFacts): void {
+  if (f.err !== undefined && f.err !== null) {
+    const line = requestFields(f);
+    line.err = briefError(f.err);
+    logger.warn(line, 'request');
+    return;
+  }
+  if (!logger.isLevelEnabled('info')) return;
+  const direct = directWriter(logger);
+  if (direct === undefined) logger.info(requestFields(f), 'request');
+  else direct.stream.write(direct.level + direct.time() + (logger as unknown as PinoInternals)[S.chindingsSym] + requestLineFields(f) + direct.end);
+}
+
+/** The line's fields as an object for pino, in the order requestLineFields writes them. */
+function requestFields(f: RequestFacts): Record<string, unknown> {
   const line: Record<string, unknown> = { method: f.method, url: f.url, status: f.status };
   if (f.purge !== undefined) {
     line.purge = f.purge;
@@ -96,10 +111,52 @@ export function logRequest(logger: Logger, f: RequestFacts): void {
   if (f.upstreamMs !== undefined) line.upstreamMs = f.upstreamMs;
   if (f.ttl !== undefined) line.ttl = f.ttl;
   if (f.age !== undefined) line.age = f.age;
-  if (f.err !== undefined && f.err !== null) {
-    line.err = briefError(f.err);
-    logger.warn(line, 'request');
-  } else {
-    logger.info(line, 'request');
+  return line;
+}
+
+// msgPrefixSym is in pino.symbols at run time but not in its types.
+const S = pino.symbols as typeof pino.symbols & { readonly msgPrefixSym: symbol };
+type PinoInternals = Record<symbol, any>;
+
+/** What pino puts around a line's fields, taken from the logger itself so the line is pino's to the byte. */
+interface DirectWriter {
+  stream: { write(s: string): unknown };
+  level: string;
+  time: () => string;
+  end: string;
+}
+
+let lastEpoch = -1;
+let lastEpochField = '';
+
+/** pino's epoch time field, written once per millisecond rather than once per line. */
+function epochTime(): string {
+  const now = Date.now();
+  if (now !== lastEpoch) {
+    lastEpoch = now;
+    lastEpochField = `,"time":${now}`;
   }
+  return lastEpochField;
+}
+
+const writers = new WeakMap<object, DirectWriter | null>();
+
+/**
+ * The info line's parts, when the logger lays a line out the plain way createLogger makes it:
+ * no mixin, nested key, message prefix, log formatter, redaction, write hook or a destination
+ * that wants the line's metadata (pino.multistream). Anything else goes through pino.
+ */
+function directWriter(logger: Logger): DirectWriter | undefined {
+  let w = writers.get(logger);
+  if (w === undefined) {
+    const l = logger as unknown as PinoInternals;
+    const stream = l[S.streamSym];
+    const plain = !l[S.mixinSym] && !l[S.nestedKeySym] && !l[S.msgPrefixSym] && !l[S.formattersSym]?.log && !l[S.hooksSym]?.streamWrite
+      && Object.keys(l[S.stringifiersSym] ?? {}).length === 0 && l[S.messageKeySym] === 'msg' && stream?.[S.needsMetadataGsym] !== true
+      && typeof l[S.lsCacheSym]?.[30] === 'string' && typeof l[S.timeSym] === 'function';
+    const time = l[S.timeSym] === pino.stdTimeFunctions.epochTime ? epochTime : l[S.timeSym];
+    w = plain ? { stream, level: l[S.lsCacheSym][30], time, end: ',"msg":"request"' + l[S.endSym] } : null;
+    writers.set(logger, w);
+  }
+  return w ?? undefined;
 }

@@ -198,7 +198,10 @@ export class Engine {
         ms: Math.round(ms * 100) / 100,
         bytes,
         reqId,
-        ...this.accessFields(req, peer, trusted),
+        ip: this.clientAddress(req, peer, trusted),
+        host: req.headers.host,
+        ua: req.headers['user-agent'],
+        referer: req.headers.referer,
         ttl,
         age: ageOf(entry, now),
       });
@@ -702,7 +705,10 @@ export class Engine {
       reqId: ctx.reqId,
       err: ctx.err,
       detail: ctx.detail,
-      ...this.accessFields(req, ctx.peerIp, ctx.trusted),
+      ip: this.clientAddress(req, ctx.peerIp, ctx.trusted),
+      host: req.headers.host,
+      ua: req.headers['user-agent'],
+      referer: req.headers.referer,
       upstreamMs: ctx.upstreamMs === undefined ? undefined : Math.round(ctx.upstreamMs * 100) / 100,
       ttl: ctx.ttl,
       // A stale-if-error answer comes from the miss path, from the entry the lookup kept.
@@ -711,15 +717,9 @@ export class Engine {
     });
   }
 
-  /** The access-log fields every request line carries. */
-  private accessFields(req: IncomingMessage, peer: string, trusted: boolean): { ip: string; host?: string; ua?: string; referer?: string } {
-    const h = req.headers;
-    return {
-      ip: trusted ? clientIp(peer, h['x-forwarded-for'], (ip) => this.d.rules.trustedPeer(ip)) : peer,
-      host: h.host,
-      ua: h['user-agent'],
-      referer: h.referer,
-    };
+  /** The client's address for the access line: the peer's, or the one a trusted proxy names. */
+  private clientAddress(req: IncomingMessage, peer: string, trusted: boolean): string {
+    return trusted ? clientIp(peer, req.headers['x-forwarded-for'], (ip) => this.d.rules.trustedPeer(ip)) : peer;
   }
 
   /**
