@@ -140,6 +140,8 @@ function epochTime(): string {
 }
 
 const writers = new WeakMap<object, DirectWriter | null>();
+let lastLogger: Logger | undefined;
+let lastWriter: DirectWriter | undefined;
 
 /**
  * The info line's parts, when the logger lays a line out the plain way createLogger makes it:
@@ -147,6 +149,8 @@ const writers = new WeakMap<object, DirectWriter | null>();
  * that wants the line's metadata (pino.multistream). Anything else goes through pino.
  */
 function directWriter(logger: Logger): DirectWriter | undefined {
+  // One logger writes nearly every line: it is looked up once.
+  if (logger === lastLogger) return lastWriter;
   let w = writers.get(logger);
   if (w === undefined) {
     const l = logger as unknown as PinoInternals;
@@ -158,5 +162,7 @@ function directWriter(logger: Logger): DirectWriter | undefined {
     w = plain ? { stream, level: l[S.lsCacheSym][30], time, end: ',"msg":"request"' + l[S.endSym] } : null;
     writers.set(logger, w);
   }
-  return w ?? undefined;
+  lastLogger = logger;
+  lastWriter = w ?? undefined;
+  return lastWriter;
 }
