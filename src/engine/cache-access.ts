@@ -367,6 +367,39 @@ export class CacheAccess {
     }
   }
 
+  /** LeaseStore: add, with the version it gave the key when the store tells. */
+  async addVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false | 'error'> {
+    try {
+      if (this.store.addVersioned) return await this.store.addVersioned(key, value, ttlSeconds);
+      return (await this.store.add(key, value, ttlSeconds)) && { version: undefined };
+    } catch (err) {
+      this.failed('add', err);
+      return 'error';
+    }
+  }
+
+  /** LeaseStore: set only while the key is at `version`. */
+  async setIfVersion(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false | 'error'> {
+    if (!this.store.setIfVersion) return 'error';
+    try {
+      return await this.store.setIfVersion(key, value, ttlSeconds, version);
+    } catch (err) {
+      this.failed('set', err);
+      return 'error';
+    }
+  }
+
+  /** LeaseStore: delete only while the key is at `version`. */
+  async removeIfVersion(key: string, version: string): Promise<'deleted' | 'changed' | 'error'> {
+    if (!this.store.deleteIfVersion) return 'error';
+    try {
+      return await this.store.deleteIfVersion(key, version);
+    } catch (err) {
+      this.failed('delete', err);
+      return 'error';
+    }
+  }
+
   async setRaw(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {
     try {
       return await this.store.set(key, value, ttlSeconds);

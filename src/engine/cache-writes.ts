@@ -96,7 +96,8 @@ export class CacheWrites {
     return p;
   }
 
-  private track<T>(p: Promise<T>): Promise<T> {
+  /** Counts `p` among the writes settled() waits for (a lease's release, which may take an entry back out). */
+  track<T>(p: Promise<T>): Promise<T> {
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p)).catch(() => {});
     return p;

@@ -243,6 +243,11 @@ export class Fetcher {
     return this.env.writes.store(key, entry, ttl, mayStore);
   }
 
+  /** Counts `p` among the cache writes settled() waits for. */
+  track<T>(p: Promise<T>): Promise<T> {
+    return this.env.writes.track(p);
+  }
+
   /** Resolves once every cache write started so far has finished (shutdown, tests). */
   settled(): Promise<void> {
     return this.env.writes.settled();

@@ -472,7 +472,7 @@ export class Engine {
         await lease.release();
         return { result: { kind: 'stored', entry: fresh, bytes: 0 }, leader: 'answered' };
       }
-      const result = await this.withLease(lease, () => this.d.fetcher.refresh({ key, path, headers, entry, mayStore: this.mayStore(token, lease) }));
+      const result = await this.withLease(key, lease, () => this.d.fetcher.refresh({ key, path, headers, entry, mayStore: this.mayStore(token, lease) }));
       return { result, leader: 'answered' };
     };
     void this.flights.lead(key, refresh).catch((err) => this.d.logger.error({ err, url: path }, 'background refresh failed inside memfront'));
@@ -529,12 +529,12 @@ export class Engine {
           return { result: { kind: 'stored', entry, bytes: 0 }, leader: 'deliver' };
         }
       }
-      const result = await this.withLease(lease, () =>
+      const result = await this.withLease(key, lease, () =>
         this.d.fetcher.forward(ctx, {
           store: true,
           xCache: 'MISS',
           mayStore: this.mayStore(token, lease),
-          unshareable: (early) => this.releaseWaiters(token, lease, early),
+          unshareable: (early) => this.releaseWaiters(key, token, lease, early),
         }),
       );
       return { result, leader: 'answered' };
@@ -547,9 +547,9 @@ export class Engine {
    * answer's verdict now and fetch their own; the lease becomes a pass marker (or is released
    * for a failure) now, so other processes do the same. The leader streams on to its client.
    */
-  private releaseWaiters(token: FlightToken<Flight>, lease: Lease | undefined, early: FetchResult): void {
+  private releaseWaiters(key: string, token: FlightToken<Flight>, lease: Lease | undefined, early: FetchResult): void {
     token.release({ result: early, leader: 'answered' });
-    if (lease) void this.settleLease(lease, early);
+    if (lease) void this.d.fetcher.track(this.settleLease(key, lease, early));
   }
 
   /** A request waiting on its process's flight for the key. */
@@ -628,7 +628,7 @@ export class Engine {
    * memcached has the entry (the waiters here have it in hand already), a pass marker when
    * the answer cannot be shared, released at once when it failed.
    */
-  private async withLease(lease: Lease | undefined, fetch: () => Promise<FetchResult>): Promise<FetchResult> {
+  private async withLease(key: string, lease: Lease | undefined, fetch: () => Promise<FetchResult>): Promise<FetchResult> {
     let result: FetchResult;
     try {
       result = await fetch();
@@ -636,20 +636,28 @@ export class Engine {
       void lease?.release();
       throw err;
     }
-    if (lease) void this.settleLease(lease, result);
+    if (lease) void this.d.fetcher.track(this.settleLease(key, lease, result));
     return result;
   }
 
-  private async settleLease(lease: Lease, result: FetchResult): Promise<void> {
+  private async settleLease(key: string, lease: Lease, result: FetchResult): Promise<void> {
     if (result.kind === 'stored') {
       // Not stored after all (too big for memcached, purged meanwhile): nobody should wait for it.
-      if (await result.saved) await lease.release();
-      else await lease.pass();
+      if (!(await result.saved)) await lease.pass();
+      // Stored, but the lease was dropped before the end: a PURGE may have come between the
+      // last look at the lease and the write, so the entry may be the page it removed.
+      else if ((await lease.release()) === 'lost') await this.retract(key);
     } else if (result.kind === 'not-shareable') {
       await lease.pass();
     } else {
       await lease.release();
     }
+  }
+
+  /** Takes a stored answer back out (see settleLease): at worst the next request is a miss. */
+  private async retract(key: string): Promise<void> {
+    this.d.metrics.notStored.inc({ reason: 'purged' });
+    await this.d.cache?.remove(key);
   }
 
   /** A waiter never hangs on its leader: the flight's own bounds, and this one behind them. */

@@ -11,6 +11,15 @@
 //
 // Memcached trouble never holds a request up here: any failure reads as "no lease to be had"
 // and the caller fetches on its own (the in-process single-flight still bounds that).
+//
+// Where the store gives the version (memcached's CAS) of what `add` stored, the holder renews
+// and releases by that version, each in one step: a conditional set, a conditional delete.
+// Read-then-write in two steps (the fallback, for the text protocol) has a gap in which a
+// PURGE can drop the lease and another process take it: a renewal then brought a dropped
+// lease back (and with it leave to store a page the PURGE was meant to remove), a release
+// deleted the newcomer's. The version also tells, at release, whether the lease was still
+// ours all along: when not, a PURGE may have come between the last check and the store, and
+// the caller takes the entry back out (handler.ts).
 
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +30,16 @@ export interface LeaseStore {
   getRaw(key: string): Promise<Buffer | null | 'error'>;
   setRaw(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'>;
   remove(key: string): Promise<boolean | 'error'>;
+  /** add, with the version it gave the key (undefined: the store cannot tell). */
+  addVersioned?(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false | 'error'>;
+  /** set only while the key is at `version`. */
+  setIfVersion?(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false | 'error'>;
+  /** delete only while the key is at `version`. */
+  removeIfVersion?(key: string, version: string): Promise<'deleted' | 'changed' | 'error'>;
 }
+
+/** How a lease ended: 'lost' when it was not ours at the end (dropped by a PURGE, or expired and taken). */
+export type Released = 'released' | 'lost' | 'unknown';
 
 /** Memcached counts expiry in whole seconds: a lease lasts between TTL-1 and TTL seconds. */
 export const LEASE_TTL_SECONDS = 3;
@@ -65,9 +83,12 @@ export class Leases {
     const lk = leaseKey(key);
     const token = Buffer.from(`L${randomBytes(8).toString('hex')}`);
     for (let attempt = 0; attempt < 2; attempt++) {
-      const added = await this.store.add(lk, token, this.ttl);
+      const added = this.store.addVersioned ? await this.store.addVersioned(lk, token, this.ttl) : await this.store.add(lk, token, this.ttl);
       if (added === 'error') return { kind: 'unavailable' };
-      if (added) return { kind: 'acquired', lease: new Lease(this.store, lk, token, this.ttl, this.renewMs) };
+      if (added) {
+        const version = added === true ? undefined : added.version;
+        return { kind: 'acquired', lease: new Lease(this.store, lk, token, this.ttl, this.renewMs, version) };
+      }
       const held = await this.store.getRaw(lk);
       if (held === 'error') return { kind: 'unavailable' };
       if (held !== null) return held.toString('latin1') === PASS ? { kind: 'pass' } : { kind: 'busy' };
@@ -103,6 +124,8 @@ export class Lease {
   private timer: NodeJS.Timeout | undefined;
   private lost = false;
   private ended = false;
+  /** A renewal under way: release and pass wait for it, as it moves the version they go by. */
+  private renewing: Promise<void> | undefined;
 
   constructor(
     private readonly store: LeaseStore,
@@ -110,8 +133,12 @@ export class Lease {
     private readonly token: Buffer,
     private readonly ttl: number,
     renewMs: number,
+    /** The store's version of our lease item, when it gives one: renewal and release go by it. */
+    private version?: string,
   ) {
-    this.timer = setInterval(() => void this.renew(), renewMs);
+    this.timer = setInterval(() => {
+      this.renewing ??= this.renew().finally(() => (this.renewing = undefined));
+    }, renewMs);
     // A lease must never keep a finished process alive.
     this.timer.unref();
   }
@@ -129,20 +156,40 @@ export class Lease {
     return !this.lost;
   }
 
-  /** The fetch is over (stored or failed): others may look at the cache now. */
-  async release(): Promise<void> {
-    if (!this.end()) return;
-    if (this.lost) return;
+  /**
+   * The fetch is over (stored or failed): others may look at the cache now. Says whether the
+   * lease was still ours: 'lost' when a PURGE dropped it (or it expired and was taken) since.
+   */
+  async release(): Promise<Released> {
+    if (!this.end()) return 'unknown';
+    await this.renewing;
+    if (this.lost) return 'lost';
+    if (this.version !== undefined && this.store.removeIfVersion) {
+      const removed = await this.store.removeIfVersion(this.key, this.version);
+      if (removed === 'error') return 'unknown';
+      return removed === 'deleted' ? 'released' : this.lose();
+    }
     const now = await this.store.getRaw(this.key);
+    if (now === 'error') return 'unknown';
     // Only our own lease: one dropped by a PURGE may have been taken by another since.
-    if (now !== 'error' && now !== null && now.equals(this.token)) await this.store.remove(this.key);
+    if (now === null || !now.equals(this.token)) return this.lose();
+    await this.store.remove(this.key);
+    return 'released';
   }
 
   /** The answer may not be shared: leave a pass marker so nobody waits for it. */
   async pass(): Promise<void> {
     if (!this.end()) return;
+    await this.renewing;
     if (this.lost) return;
-    await this.store.setRaw(this.key, Buffer.from(PASS), this.ttl);
+    // In place of our own lease only: a PURGE meanwhile left nothing to mark.
+    if (this.version !== undefined && this.store.setIfVersion) await this.store.setIfVersion(this.key, Buffer.from(PASS), this.ttl, this.version);
+    else await this.store.setRaw(this.key, Buffer.from(PASS), this.ttl);
+  }
+
+  private lose(): 'lost' {
+    this.lost = true;
+    return 'lost';
   }
 
   private end(): boolean {
@@ -155,7 +202,15 @@ export class Lease {
 
   private async renew(): Promise<void> {
     if (this.ended || this.lost) return;
-    // Renewed only while still ours: a set would bring back a lease a PURGE dropped.
+    if (this.version !== undefined && this.store.setIfVersion) {
+      // One step: a lease a PURGE dropped is not brought back.
+      const renewed = await this.store.setIfVersion(this.key, this.token, this.ttl, this.version);
+      if (renewed === 'changed') this.lost = true;
+      else if (renewed !== 'error' && renewed !== false) this.version = renewed.version;
+      return;
+    }
+    // Renewed only while still ours: a set would bring back a lease a PURGE dropped (though
+    // one that comes between this read and the set still can: see the top of this file).
     if (!(await this.held()) || this.ended) return;
     await this.store.setRaw(this.key, this.token, this.ttl);
   }

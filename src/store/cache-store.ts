@@ -45,6 +45,17 @@ export interface CacheStore {
   setIfVersion?(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false>;
   /** Stores only when absent (memcached `add`): the primitive behind cross-process leases. */
   add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>;
+  /**
+   * add, and the version it gave the key (undefined when the store cannot tell), or false
+   * when the key was there. Optional: a lease added with a version is renewed and released
+   * by that version, each in one step that cannot touch anyone else's.
+   */
+  addVersioned?(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false>;
+  /**
+   * Deletes the key only while it is still at `version`: 'deleted', or 'changed' when it was
+   * written, removed or moved to another server since. Optional, with addVersioned.
+   */
+  deleteIfVersion?(key: string, version: string): Promise<'deleted' | 'changed'>;
   /** True when something was deleted. */
   delete(key: string): Promise<boolean>;
   /** Atomic counter: increments by `by`, creating it at `initial` when absent; returns the new value. */

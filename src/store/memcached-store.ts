@@ -269,6 +269,38 @@ export class MemcachedStore implements CacheStore {
     return this.refusable(this.call(key, 'add', (c) => c.add(key, value, exptime(ttlSeconds))));
   }
 
+  async addVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
+    if (value.length > this.maxItemSize) return false;
+    let address = '';
+    let cas: string | undefined;
+    const added = await this.refusable(
+      this.call(key, 'add', async (c, a) => {
+        address = a;
+        if (!c.addWithCas) return c.add(key, value, exptime(ttlSeconds));
+        const r = await c.addWithCas(key, value, exptime(ttlSeconds));
+        if (r === false) return false;
+        cas = r;
+        return true;
+      }),
+    );
+    return added && { version: cas === undefined ? undefined : versionOf(address, cas) };
+  }
+
+  async deleteIfVersion(key: string, version: string): Promise<'deleted' | 'changed'> {
+    const space = version.lastIndexOf(' ');
+    const home = version.slice(0, space);
+    const cas = version.slice(space + 1);
+    return this.call(key, 'delete', async (c, address) => {
+      // The key lives on another server now: whatever is there is another item.
+      if (address !== home) return 'changed';
+      if (c.deleteIfCas) return c.deleteIfCas(key, cas);
+      // The text protocol has no conditional delete: read, compare, delete (not atomic).
+      const now = await c.getWithCas(key);
+      if (now === null || now.cas !== cas) return 'changed';
+      return (await c.delete(key)) ? 'deleted' : 'changed';
+    });
+  }
+
   async delete(key: string): Promise<boolean> {
     try {
       return await this.call(key, 'delete', (c) => c.delete(key));

@@ -61,8 +61,29 @@ export class MemjsClient implements WireClient {
     return this.client.add(key, value, { expires: exptime }).catch(refusalOrAsIs);
   }
 
+  addWithCas(key: string, value: Buffer, exptime: number): Promise<string | false> {
+    return binaryRequest(this.client, ADD, key, storageExtras(exptime), value).then((response) => {
+      const status = response.header.status;
+      // 2: the key exists, as memjs's own add reads it.
+      if (status === 2) return false;
+      if (status !== 0) throw new Error(`MemJS ADD: status ${status}`);
+      return response.header.cas.readBigUInt64BE(0).toString();
+    }).catch(refusalOrAsIs);
+  }
+
   delete(key: string): Promise<boolean> {
     return this.client.delete(key).catch(refusalOrAsIs);
+  }
+
+  /** The binary protocol's delete honours the header's CAS, which memjs's delete leaves at 0. */
+  deleteIfCas(key: string, cas: string): Promise<'deleted' | 'changed'> {
+    return binaryRequest(this.client, DELETE, key, '', '', cas).then((response) => {
+      const status = response.header.status;
+      // 1: not found (deleted or expired since), 2: there with another CAS (written since).
+      if (status === 1 || status === 2) return 'changed' as const;
+      if (status !== 0) throw new Error(`MemJS DELETE: status ${status}`);
+      return 'deleted' as const;
+    }).catch(refusalOrAsIs);
   }
 
   async incr(key: string, by: number, initial: number, exptime: number): Promise<number> {
@@ -86,44 +107,54 @@ export class MemjsClient implements WireClient {
   }
 }
 
+/** Binary protocol opcodes of the calls memjs makes without the CAS. */
+const GET = 0x00;
+const SET = 0x01;
+const ADD = 0x02;
+const DELETE = 0x04;
+
+/** A storage command's extras, as memjs's own set and add write them: flags 0, then the expiration. */
+function storageExtras(exptime: number): Buffer {
+  const extras = Buffer.alloc(8);
+  extras.writeUInt32BE(exptime, 4);
+  return extras;
+}
+
+/** One request through memjs's connection (its sequence numbers, queue and timers), with `cas` in the header's CAS field. */
+function binaryRequest(client: memjs.Client, opcode: number, key: string, extras: Buffer | string, value: Buffer | string, cas?: string): Promise<memjs.Response> {
+  return new Promise((resolve, reject) => {
+    client.incrSeq();
+    const request = memjs.Utils.makeRequestBuffer(opcode, key, extras, value, client.seq);
+    // The header's CAS field: bytes 16-23 of the 24-byte request header.
+    if (cas !== undefined) request.writeBigUInt64BE(BigInt(cas), 16);
+    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
+      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
+      resolve(response);
+    });
+  });
+}
+
 /**
  * memjs's set, keeping the CAS of the answer, which memjs reads but does not pass on. With
  * `expected`, the binary protocol's conditional set, which memjs does not offer: memcached
  * stores it only while the item's CAS is still that one, and the answer is 'changed' otherwise.
  */
-function binarySet(client: memjs.Client, key: string, value: Buffer, exptime: number, expected?: string): Promise<{ cas: string } | 'changed'> {
-  return new Promise((resolve, reject) => {
-    client.incrSeq();
-    // As memjs's own set: flags 0, then the expiration.
-    const extras = Buffer.alloc(8);
-    extras.writeUInt32BE(exptime, 4);
-    const request = memjs.Utils.makeRequestBuffer(1, key, extras, value, client.seq);
-    // The header's CAS field: bytes 16-23 of the 24-byte request header.
-    if (expected !== undefined) request.writeBigUInt64BE(BigInt(expected), 16);
-    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
-      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
-      const status = response.header.status;
-      // 1: not found (deleted or expired since), 2: exists with another CAS (written since).
-      if (expected !== undefined && (status === 1 || status === 2)) return resolve('changed');
-      // Other statuses are refusals ("Value too large"), reported as memjs's set does.
-      if (status !== 0) return reject(new Error(`MemJS SET: status ${status}`));
-      resolve({ cas: response.header.cas.readBigUInt64BE(0).toString() });
-    });
-  });
+async function binarySet(client: memjs.Client, key: string, value: Buffer, exptime: number, expected?: string): Promise<{ cas: string } | 'changed'> {
+  const response = await binaryRequest(client, SET, key, storageExtras(exptime), value, expected);
+  const status = response.header.status;
+  // 1: not found (deleted or expired since), 2: exists with another CAS (written since).
+  if (expected !== undefined && (status === 1 || status === 2)) return 'changed';
+  // Other statuses are refusals ("Value too large"), reported as memjs's set does.
+  if (status !== 0) throw new Error(`MemJS SET: status ${status}`);
+  return { cas: response.header.cas.readBigUInt64BE(0).toString() };
 }
 
 /** memjs's get, keeping the CAS that memjs reads from the answer but does not pass on. */
-function getWithCas(client: memjs.Client, key: string): Promise<CasValue | null> {
-  return new Promise((resolve, reject) => {
-    client.incrSeq();
-    const request = memjs.Utils.makeRequestBuffer(0, key, '', '', client.seq);
-    client.perform(key, request, client.seq, (err: Error | null, response?: memjs.Response) => {
-      if (err || !response) return reject(err ?? new Error('memjs gave no answer'));
-      const status = response.header.status;
-      // 1: not found. Other statuses are refusals, reported the way memjs's own get does.
-      if (status === 1) return resolve(null);
-      if (status !== 0) return reject(new Error(`MemJS GET: status ${status}`));
-      resolve({ value: response.val, cas: response.header.cas.readBigUInt64BE(0).toString() });
-    });
-  });
+async function getWithCas(client: memjs.Client, key: string): Promise<CasValue | null> {
+  const response = await binaryRequest(client, GET, key, '', '');
+  const status = response.header.status;
+  // 1: not found. Other statuses are refusals, reported the way memjs's own get does.
+  if (status === 1) return null;
+  if (status !== 0) throw new Error(`MemJS GET: status ${status}`);
+  return { value: response.val, cas: response.header.cas.readBigUInt64BE(0).toString() };
 }

@@ -82,6 +82,17 @@ export class MemoryStore implements CacheStore {
     return this.put(key, value, ttlSeconds);
   }
 
+  async addVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
+    return (await this.add(key, value, ttlSeconds)) && { version: String(this.items.get(key)!.cas) };
+  }
+
+  async deleteIfVersion(key: string, version: string): Promise<'deleted' | 'changed'> {
+    const item = this.live(key);
+    if (!item || String(item.cas) !== version) return 'changed';
+    this.remove(key);
+    return 'deleted';
+  }
+
   async delete(key: string): Promise<boolean> {
     const existed = this.live(key) !== undefined;
     this.remove(key);

@@ -21,7 +21,11 @@ export interface WireClient {
    */
   setIfCas(key: string, value: Buffer, exptime: number, cas: string): Promise<{ cas: string | undefined } | 'changed'>;
   add(key: string, value: Buffer, exptime: number): Promise<boolean>;
+  /** add, with the CAS of the item it stored ("0" when the server keeps none), or false when the key was there. Optional, as setWithCas. */
+  addWithCas?(key: string, value: Buffer, exptime: number): Promise<string | false>;
   delete(key: string): Promise<boolean>;
+  /** delete only while the item's CAS is `cas`: 'changed' when it was written or removed since. Optional, with addWithCas. */
+  deleteIfCas?(key: string, cas: string): Promise<'deleted' | 'changed'>;
   /** Adds `by`, creating the counter at `initial` (with `exptime`) when absent; the new value. */
   incr(key: string, by: number, initial: number, exptime: number): Promise<number>;
   flush(): Promise<void>;

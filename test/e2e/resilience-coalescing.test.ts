@@ -158,6 +158,61 @@ describe('inside one process', () => {
   });
 });
 
+describe('a PURGE that lands between the fetch\'s last look at its lease and its write', () => {
+  for (const [protocol, l1] of [['binary', false], ['text', false], ['binary', true]] as const) {
+    it(`(${protocol} protocol${l1 ? ', L1 on' : ''}) the page it purged is taken back out: the next visitor gets the new one`, async () => {
+      const path = `/purged-at-store-${protocol}${l1 ? '-l1' : ''}`;
+      let version = 1;
+      backend.route(path, (_req, res) => {
+        const body = `version ${version}`;
+        res.writeHead(200, { 'Content-Type': 'text/html', 'Content-Length': body.length, 'Cache-Control': 'max-age=60' });
+        res.end(body);
+      });
+      let stack: Stack | undefined;
+      let purge: Promise<Got> | undefined;
+      // The write of the page's entry meets a PURGE on its way (the page changed: version 2),
+      // after the fetch found its lease still held and decided to store.
+      const real = new MemcachedStore({ servers: [mc.address], protocol, timeoutMs: 1000, maxItemSize: 1024 * 1024 });
+      const store = new Proxy(real, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target);
+          if (typeof value !== 'function') return value;
+          if (prop !== 'set' && prop !== 'setVersioned') return value.bind(target);
+          return async (key: string, ...rest: unknown[]) => {
+            const entryKey = cacheKey(
+              { method: 'GET', scheme: 'http', host: new URL(stack!.url).host, url: path },
+              { keyPrefix: stack!.config.cache.memcached.keyPrefix, ignoreQueryParam: compileGlobs(stack!.config.cache.ignoreQueryParams) },
+            );
+            if (key === entryKey && !purge) {
+              version = 2;
+              purge = get(stack!.url + path, { method: 'PURGE' });
+              await purge;
+            }
+            return value.call(target, key, ...rest);
+          };
+        },
+      });
+      stack = await startStack(stackConfig(l1 ? { l1: { maxBytes: 1 << 20, ttlMs: 1000 } } : {}), { store });
+      try {
+        const first = await get(stack.url + path);
+        assert.equal(first.body.toString(), 'version 1');
+        await stack.mf.settled();
+        assert.ok(purge, 'the PURGE came while the entry was being written');
+        // Nothing in memcached yet; with L1 on, the copy this process holds from the write's start.
+        assert.equal((await purge).status, l1 ? 200 : 404);
+        const next = await get(stack.url + path);
+        assert.equal(next.headers['x-cache'], 'MISS', 'the page fetched before the PURGE is not served');
+        assert.equal(next.body.toString(), 'version 2');
+        assert.equal(backend.count(path), 2);
+        await stack.mf.settled();
+        assert.equal((await get(stack.url + path)).headers['x-cache'], 'HIT', 'the new page is stored');
+      } finally {
+        await stack.close();
+      }
+    });
+  }
+});
+
 describe('across memfront instances sharing memcached', () => {
   let a: Stack;
   let b: Stack;

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { createLogger } from '../../src/log.js';
 import { startMemfront, type Memfront } from '../../src/server.js';
+import type { CacheStore } from '../../src/store/cache-store.js';
 import { listenOn } from './listen.js';
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -110,7 +111,7 @@ export interface Stack {
  * memfront on port 0. The L1 tier is off unless a test turns it on: most tests assert what
  * memcached holds, which a 1 s in-process copy would hide.
  */
-export async function startStack(overrides: Record<string, any>): Promise<Stack> {
+export async function startStack(overrides: Record<string, any>, opts: { store?: CacheStore } = {}): Promise<Stack> {
   const cfg = configFrom(
     deepMerge(
       {
@@ -123,7 +124,7 @@ export async function startStack(overrides: Record<string, any>): Promise<Stack>
   );
   const log = logSink();
   const logger = createLogger({ level: 'info', pretty: false }, log.stream);
-  const mf = await startMemfront(cfg, { logger });
+  const mf = await startMemfront(cfg, { logger, store: opts.store });
   return {
     mf,
     url: `http://127.0.0.1:${mf.port}`,

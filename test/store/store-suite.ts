@@ -196,6 +196,30 @@ export function storeConformanceSuite(name: string, open: () => Promise<StoreHar
       assert.deepEqual(await h.store.get('conf:add'), Buffer.from('third'));
     });
 
+    test('add gives the version it made; a delete by version removes that version only', async () => {
+      const add = h.store.addVersioned?.bind(h.store);
+      const remove = h.store.deleteIfVersion?.bind(h.store);
+      assert.ok(add && remove, 'the store adds and deletes by version');
+      const made = await add('conf:av', Buffer.from('lease'), 0);
+      assert.ok(made, 'added');
+      assert.equal(await add('conf:av', Buffer.from('again'), 0), false, 'only when absent');
+      assert.deepEqual(await h.store.get('conf:av'), Buffer.from('lease'));
+      const read = (await h.store.getVersioned!('conf:av'))!;
+      // The binary protocol's answer to add says the version; the text protocol's STORED does not.
+      if (h.versionAlone !== false) assert.equal(made.version, read.version);
+      else assert.equal(made.version, undefined);
+      // Written since (a PURGE and another process's add): not deleted.
+      await h.store.set('conf:av', Buffer.from('another'), 0);
+      assert.equal(await remove('conf:av', read.version!), 'changed');
+      assert.deepEqual(await h.store.get('conf:av'), Buffer.from('another'));
+      const now = (await h.store.getVersioned!('conf:av'))!.version!;
+      assert.equal(await remove('conf:av', `elsewhere:1 ${now}`), 'changed', 'another server\'s version');
+      assert.deepEqual(await h.store.get('conf:av'), Buffer.from('another'));
+      assert.equal(await remove('conf:av', now), 'deleted');
+      assert.equal(await h.store.get('conf:av'), null);
+      assert.equal(await remove('conf:av', now), 'changed', 'nothing left to delete');
+    });
+
     test('delete says whether there was something to delete', async () => {
       assert.equal(await h.store.delete('conf:del'), false);
       await h.store.set('conf:del', Buffer.from('x'), 0);
