@@ -21,8 +21,8 @@
 //                           └─ "pass" (last answer private) ─► fetch on our own ─► done
 //                 (backend fails, expired entry within staleIfError ─► stale ─► done)
 //
-// The outcome is recorded once on the context; X-Cache, the metrics label and the log
-// field are all derived from it.
+// How a fetch under a lease ends is leased-fetch.ts's. The outcome is recorded once on the
+// context; X-Cache, the metrics label and the log field are all derived from it.
 import { randomUUID } from 'node:crypto';
 // The global `performance` is a getter (Node defines it lazily): the hit path reads the clock twice.
 import { performance } from 'node:perf_hooks';
@@ -53,6 +53,7 @@ import type { Rules } from './rules.js';
 import { SingleFlight, type FlightToken } from './single-flight.js';
 import { Fetcher, gatewayStatus, type FetchResult } from './fetch.js';
 import { LEASE_TTL_SECONDS, type Lease, type Leases } from './lease.js';
+import { LeasedFetches } from './leased-fetch.js';
 
 export interface EngineDeps {
   rules: Rules;
@@ -125,6 +126,7 @@ type Step = 'recv' | 'purge' | 'bypass' | 'lookup' | 'busy' | 'miss' | 'done';
 export class Engine {
   private readonly now: () => number;
   private readonly flights = new SingleFlight<Flight>();
+  private readonly leased: LeasedFetches;
   /** How long a process waits on another's lease before fetching anyway. */
   private readonly leaseWaitMs: number;
   /** How long a request waits on its process's flight: the lease wait plus a fetch. */
@@ -140,6 +142,7 @@ export class Engine {
     this.leaseWaitMs = backendMs + LEASE_TTL_SECONDS * 1000;
     this.flightWaitMs = this.leaseWaitMs + backendMs;
     this.storeTier = d.rules.cfg.cache.store === 'memory' ? 2 : 1;
+    this.leased = new LeasedFetches({ cache: d.cache, metrics: d.metrics, track: (p) => d.fetcher.track(p) });
   }
 
   /**
@@ -472,7 +475,7 @@ export class Engine {
         await lease.release();
         return { result: { kind: 'stored', entry: fresh, bytes: 0 }, leader: 'answered' };
       }
-      const result = await this.withLease(key, lease, () => this.d.fetcher.refresh({ key, path, headers, entry, mayStore: this.mayStore(token, lease) }));
+      const result = await this.leased.run(key, lease, () => this.d.fetcher.refresh({ key, path, headers, entry, mayStore: this.mayStore(token, lease) }));
       return { result, leader: 'answered' };
     };
     void this.flights.lead(key, refresh).catch((err) => this.d.logger.error({ err, url: path }, 'background refresh failed inside memfront'));
@@ -529,7 +532,7 @@ export class Engine {
           return { result: { kind: 'stored', entry, bytes: 0 }, leader: 'deliver' };
         }
       }
-      const result = await this.withLease(key, lease, () =>
+      const result = await this.leased.run(key, lease, () =>
         this.d.fetcher.forward(ctx, {
           store: true,
           xCache: 'MISS',
@@ -549,7 +552,7 @@ export class Engine {
    */
   private releaseWaiters(key: string, token: FlightToken<Flight>, lease: Lease | undefined, early: FetchResult): void {
     token.release({ result: early, leader: 'answered' });
-    if (lease) void this.d.fetcher.track(this.settleLease(key, lease, early));
+    if (lease) this.leased.settle(key, lease, early);
   }
 
   /** A request waiting on its process's flight for the key. */
@@ -621,43 +624,6 @@ export class Engine {
   /** An answer may be stored unless the key was purged since its fetch began (here, or anywhere: the lease). */
   private mayStore(token: FlightToken, lease: Lease | undefined): () => Promise<boolean> {
     return async () => token.live && (lease ? await lease.held() : true);
-  }
-
-  /**
-   * Runs a fetch under a lease, and ends the lease however the fetch ends: released once
-   * memcached has the entry (the waiters here have it in hand already), a pass marker when
-   * the answer cannot be shared, released at once when it failed.
-   */
-  private async withLease(key: string, lease: Lease | undefined, fetch: () => Promise<FetchResult>): Promise<FetchResult> {
-    let result: FetchResult;
-    try {
-      result = await fetch();
-    } catch (err) {
-      void lease?.release();
-      throw err;
-    }
-    if (lease) void this.d.fetcher.track(this.settleLease(key, lease, result));
-    return result;
-  }
-
-  private async settleLease(key: string, lease: Lease, result: FetchResult): Promise<void> {
-    if (result.kind === 'stored') {
-      // Not stored after all (too big for memcached, purged meanwhile): nobody should wait for it.
-      if (!(await result.saved)) await lease.pass();
-      // Stored, but the lease was dropped before the end: a PURGE may have come between the
-      // last look at the lease and the write, so the entry may be the page it removed.
-      else if ((await lease.release()) === 'lost') await this.retract(key);
-    } else if (result.kind === 'not-shareable') {
-      await lease.pass();
-    } else {
-      await lease.release();
-    }
-  }
-
-  /** Takes a stored answer back out (see settleLease): at worst the next request is a miss. */
-  private async retract(key: string): Promise<void> {
-    this.d.metrics.notStored.inc({ reason: 'purged' });
-    await this.d.cache?.remove(key);
   }
 
   /** A waiter never hangs on its leader: the flight's own bounds, and this one behind them. */

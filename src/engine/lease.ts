@@ -19,7 +19,7 @@
 // lease back (and with it leave to store a page the PURGE was meant to remove), a release
 // deleted the newcomer's. The version also tells, at release, whether the lease was still
 // ours all along: when not, a PURGE may have come between the last check and the store, and
-// the caller takes the entry back out (handler.ts).
+// the caller takes the entry back out (leased-fetch.ts).
 
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
