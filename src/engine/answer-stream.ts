@@ -13,7 +13,7 @@ import type { StoreDecision } from '../policy/decide-store.js';
 import { responseHeadersFromRaw } from '../policy/forward-headers.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
 import { UpstreamError } from '../errors.js';
-import type { MayStore } from './cache-writes.js';
+import type { MayStore, Stamps } from './cache-writes.js';
 import { deliverEntry } from './deliver.js';
 import { buildEntry, collect, gzipCoded, isUnstorable, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
@@ -29,6 +29,11 @@ export interface AnswerOptions {
   /** Fixed Cache-Status (bypass); misses compute theirs from the store decision. */
   cacheStatus?: string;
   mayStore?: MayStore;
+  /**
+   * The generations read before the request went out (CacheWrites.earlyStamps); forward()
+   * waits for them before it asks the route.
+   */
+  early?: Stamps;
   /**
    * Called once the route's answer headers are in, before anything reaches the client (an
    * unsafe method's answer invalidates entries first, so the client's next GET cannot beat it).
@@ -84,10 +89,12 @@ export async function answer(env: FetchEnv, ctx: Ctx, up: UpstreamResponse, o: A
       if (res.destroyed) return clientGone(up, 0);
     }
   }
-  // Read as the headers arrive: a purge from here on moves the counters past what the entry
-  // records. One sent after the backend made this answer but arriving before its headers is
-  // missed, as a Varnish ban misses an object in fetch.
-  const stamps = decision.store ? env.writes.stamps(ctx.key!, ctx.host, up) : undefined;
+  // The counters known before the request (its Host's, the tags its entry had) were read
+  // before it went out (o.early): a purge of them from then on invalidates this answer. Tags
+  // it did not have before are read as the headers arrive: a purge of one of those sent after
+  // the backend made this answer but arriving before its headers is missed, as a Varnish ban
+  // misses an object in fetch.
+  const stamps = decision.store ? env.writes.stamps(ctx.key!, ctx.host, up, o.early) : undefined;
   const storeTtl = decision.store ? decision.ttl : 0;
   const cacheStatus =
     o.cacheStatus ??

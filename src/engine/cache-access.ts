@@ -307,6 +307,11 @@ export class CacheAccess {
     }
   }
 
+  /** The counters the entry under `key` recorded when it was last stored or read, if known. */
+  counterHint(key: string): readonly string[] | undefined {
+    return this.counterHints.get(key);
+  }
+
   /**
    * The current values of these generation counters (created when absent), to be recorded
    * in an entry as its `tags`; null when the cache cannot say (the entry is then not stored).

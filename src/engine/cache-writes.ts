@@ -3,7 +3,7 @@
 // stored, and the bookkeeping that lets shutdown and tests wait for every write to finish.
 import type { Metrics } from '../admin/metrics.js';
 import { effectiveWindows, storeTtlSeconds, type StaleWindows } from '../policy/freshness.js';
-import { generationKeys, tagsOf } from '../policy/tags.js';
+import { generationKeys, hostCounterKey, tagsOf } from '../policy/tags.js';
 import type { Entry } from '../store/entry-codec.js';
 import { headersObject, type UpstreamResponse } from '../upstream/upstream.js';
 import type { CacheAccess } from './cache-access.js';
@@ -83,14 +83,32 @@ export class CacheWrites {
   }
 
   /**
-   * The generations of the answer's Host and tags, read now (as its headers arrive, not once
-   * the body is in): stored with it, so a tag purge or purge-all from here on invalidates it.
+   * The generations of the counters an answer for `key` is known to depend on before it is
+   * asked for: its Host's (purge-all) and the tags its entry had when last stored. To be read
+   * before the request goes out (fetch.ts waits for them), so that a purge sent while the
+   * backend makes the answer moves them past what the entry records.
    */
-  stamps(key: string, host: string, up: UpstreamResponse): Stamps | undefined {
+  earlyStamps(key: string, host: string): Stamps | undefined {
+    const cache = this.d.cache;
+    if (!cache) return undefined;
+    const keys = new Set(this.counters.forEntry(key, [hostCounterKey(this.d.keyPrefix, host)]));
+    for (const k of cache.counterHint(key) ?? []) keys.add(k);
+    const p = cache.stamp([...keys]);
+    p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * The generations of the answer's Host and tags, to be stored with it, so that a tag purge
+   * or purge-all from then on invalidates it: those read before the request went out
+   * (`early`), the rest (tags it did not have before) now, as its headers arrive.
+   */
+  stamps(key: string, host: string, up: UpstreamResponse, early?: Stamps): Stamps | undefined {
     const cache = this.d.cache;
     if (!cache) return undefined;
     const tags = tagsOf(headersObject(up.rawHeaders));
-    const p = cache.stamp(this.counters.forEntry(key, generationKeys(this.d.keyPrefix, host, tags)));
+    const keys = this.counters.forEntry(key, generationKeys(this.d.keyPrefix, host, tags));
+    const p = early ? withEarly(cache, keys, early) : cache.stamp(keys);
     // Settled before anyone awaits it when the answer is not stored after all.
     p.catch(() => {});
     return p;
@@ -102,6 +120,18 @@ export class CacheWrites {
     void p.finally(() => this.pending.delete(p)).catch(() => {});
     return p;
   }
+}
+
+/** `keys`' generations: the early reading of those it has, the others read now. */
+async function withEarly(cache: CacheAccess, keys: string[], early: Stamps): Promise<Record<string, number> | null> {
+  const before = await early;
+  if (!before) return null;
+  const rest = keys.filter((k) => !Object.hasOwn(before, k));
+  const now = rest.length > 0 ? await cache.stamp(rest) : {};
+  if (!now) return null;
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = Object.hasOwn(before, k) ? before[k] : now[k];
+  return out;
 }
 
 /**

@@ -21,7 +21,7 @@ import type { UpstreamResponse } from '../upstream/upstream.js';
 import type { Dispatcher } from './dispatch.js';
 import type { CacheAccess } from './cache-access.js';
 import { answer, type AnswerOptions } from './answer-stream.js';
-import { CacheWrites, type MayStore } from './cache-writes.js';
+import { CacheWrites, type MayStore, type Stamps } from './cache-writes.js';
 import { deliverEntry } from './deliver.js';
 import { isEntryGone } from './chunks.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
@@ -114,8 +114,10 @@ export class Fetcher {
   refresh(r: Omit<RefreshRequest, 'host'>): Promise<FetchResult> {
     const client = this.backendClient;
     if (!client) return Promise.resolve({ kind: 'failed', bytes: 0, detail: 'no-background-client' });
-    const host = r.headers.host;
-    return refresh(this.env, client, { ...r, host: (Array.isArray(host) ? host[0] : host) ?? '' }, (up) => this.fromBase(up, 'backend'));
+    const h = r.headers.host;
+    const host = (Array.isArray(h) ? h[0] : h) ?? '';
+    // No client waits: the generations are read first, on their own.
+    return refresh(this.env, client, { ...r, host, early: this.env.writes.earlyStamps(r.key, host) }, (up) => this.fromBase(up, 'backend'));
   }
 
   async forward(ctx: Ctx, o: ForwardOptions): Promise<FetchResult> {
@@ -140,6 +142,8 @@ export class Fetcher {
     const validators = o.store && ctx.staleEntry ? revalidationHeaders(ctx.staleEntry) : {};
     const conditional = Object.keys(validators).length > 0;
     Object.assign(headers, validators);
+    // The generations the answer will record are read before the backend is asked.
+    if (o.early) await o.early.catch(() => null);
     // Gone before anything was sent upstream: the request cannot be proxied any more (its
     // stream is destroyed, so the upstream request would never be finished and would wait
     // out backend.timeoutMs). A waiter on this flight fetches instead.
@@ -241,6 +245,11 @@ export class Fetcher {
   /** Writes an entry to the cache (cache-writes.ts). */
   store(key: string, entry: Entry, ttl: number, mayStore?: MayStore): Promise<boolean> {
     return this.env.writes.store(key, entry, ttl, mayStore);
+  }
+
+  /** CacheWrites.earlyStamps: to be passed to forward() or refresh() as `early`. */
+  earlyStamps(key: string, host: string): Stamps | undefined {
+    return this.env.writes.earlyStamps(key, host);
   }
 
   /** Counts `p` among the cache writes settled() waits for. */

@@ -333,7 +333,7 @@ export class Engine {
   /**
    * Tag purge and purge-all (contract: "Tags", "Purge-all"): the generation counters move, so
    * every entry recording them is a miss wherever it is looked up; 200 whether or not any did.
-   * Fetches under way record the counters as their headers arrive (fetch.ts).
+   * Fetches under way record the values read before they asked (cache-writes.ts earlyStamps).
    */
   private async invalidate(ctx: Ctx, counters: string[], detail: string): Promise<Step> {
     ctx.detail = detail;
@@ -485,7 +485,7 @@ export class Engine {
     const key = ctx.key!;
     ctx.outcome = 'miss';
     if (ctx.alone) {
-      this.noteFetch(ctx, await this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS' }));
+      this.noteFetch(ctx, await this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS', early: this.d.fetcher.earlyStamps(key, ctx.host) }));
       return 'done';
     }
     if (this.flights.joinable(key)) return 'busy';
@@ -524,6 +524,8 @@ export class Engine {
         continue;
       }
       const lease = got.kind === 'acquired' ? got.lease : undefined;
+      // Read alongside the re-check below, and before the backend is asked (fetch.ts waits).
+      const early = this.d.fetcher.earlyStamps(key, ctx.host);
       if (lease) {
         // Another process may have stored the entry between our lookup and our lease.
         const entry = await this.freshEntry(key);
@@ -536,6 +538,7 @@ export class Engine {
         this.d.fetcher.forward(ctx, {
           store: true,
           xCache: 'MISS',
+          early,
           mayStore: this.mayStore(token, lease),
           unshareable: (early) => this.releaseWaiters(key, token, lease, early),
         }),

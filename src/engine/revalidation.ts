@@ -8,7 +8,7 @@ import { TARGETED_FIELDS } from '../policy/targeted.js';
 import { entryOf, type Entry } from '../store/entry-codec.js';
 import type { BackendClient } from '../upstream/backend-client.js';
 import { rawHeader, type UpstreamResponse } from '../upstream/upstream.js';
-import type { MayStore } from './cache-writes.js';
+import type { MayStore, Stamps } from './cache-writes.js';
 import { withRuleTtl } from '../policy/url-rules.js';
 import { buildEntry, collect, isUnstorable, storeDecision } from './entry-build.js';
 import { dropEntry, type FetchEnv } from './fetch-env.js';
@@ -25,6 +25,8 @@ export interface RefreshRequest {
   /** The stale entry being refreshed (its validators make the request conditional). */
   entry: Entry;
   mayStore?: MayStore;
+  /** The generations read before the request goes out (CacheWrites.earlyStamps): waited for first. */
+  early?: Stamps;
 }
 
 export interface Renewed {
@@ -80,6 +82,7 @@ export async function refresh(
 ): Promise<FetchResult> {
   const validators = revalidationHeaders(r.entry);
   const conditional = Object.keys(validators).length > 0;
+  if (r.early) await r.early.catch(() => null);
   env.metrics.backendRequests.inc({ route: 'backend' });
   const asked = performance.now();
   let up: UpstreamResponse;
@@ -116,7 +119,7 @@ export async function refresh(
     up.abort();
     return dropEntry(env, key, decision.reason);
   }
-  const stamps = env.writes.stamps(key, r.host, up);
+  const stamps = env.writes.stamps(key, r.host, up, r.early);
   const body = await collect(up, env.rules.store.maxObjectSize);
   if (body === 'incomplete') {
     env.metrics.backendErrors.inc({ route: 'backend', code: 'incomplete-body' });

@@ -4,7 +4,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMemcached, type MemcachedProcess } from '../helpers/memcached.js';
-import { get as rawGet, startBackend, startStack, type FakeBackend, type Stack } from '../helpers/stack.js';
+import { get as rawGet, startBackend, startStack, until, type FakeBackend, type Stack } from '../helpers/stack.js';
 import { scratchDir, startCli, type CliRun } from '../ops/cli-process.js';
 import { cacheKey } from '../../src/policy/cache-key.js';
 import { compileGlobs } from '../../src/policy/glob.js';
@@ -30,7 +30,10 @@ const TAGS: Record<string, Record<string, string>> = {
   '/about': { 'Surrogate-Key': 'page-about' },
   '/cat/news': { 'Cache-Tag': 'cat-news, home-feed' },
   '/cat/tips': { 'Cache-Tag': 'cat-tips,home-feed' },
+  '/in-flight/tagged': { 'Surrogate-Key': 'flight' },
 };
+/** Paths whose answer waits until the test opens its gate (the backend is making the page). */
+const gates = new Map<string, Promise<void>>();
 
 const get = (base: string, path: string, headers: Record<string, string> = {}, method = 'GET') =>
   rawGet(base + path, { method, headers: { host: HOST, ...headers } });
@@ -47,8 +50,13 @@ before(async () => {
       return;
     }
     const text = `${req.headers.host} ${path} v${backend.count(req.url ?? '/')}`;
-    res.writeHead(200, { 'Content-Type': 'text/html', 'Cache-Control': 'max-age=300', 'Content-Length': Buffer.byteLength(text), ...(TAGS[path] ?? {}) });
-    res.end(text);
+    const answer = () => {
+      res.writeHead(200, { 'Content-Type': 'text/html', 'Cache-Control': 'max-age=300', 'Content-Length': Buffer.byteLength(text), ...(TAGS[path] ?? {}) });
+      res.end(text);
+    };
+    const gate = gates.get(path);
+    if (gate) void gate.then(answer);
+    else answer();
   });
   const cfg = {
     backend: { url: backend.url, timeoutMs: 2000 },
@@ -154,6 +162,42 @@ describe('tag purge', () => {
     await warm(['/about']);
     assert.equal((await purge(denied.url, '/', { 'Surrogate-Key': 'page-about' })).status, 403);
     assert.equal((await get(b.url, '/about')).headers['x-cache'], 'HIT');
+  });
+});
+
+describe('a purge sent while the backend makes the page', () => {
+  /** GETs `path` through `a`, and sends `purgeIt` once the backend has the request and before it answers. */
+  async function purgedInFlight(path: string, purgeIt: () => Promise<{ status: number }>): Promise<string> {
+    let open!: () => void;
+    gates.set(path, new Promise<void>((resolve) => (open = resolve)));
+    const before = backend.count(path);
+    const pending = get(a.url, path);
+    await until(() => backend.count(path) === before + 1, 3000, 'the backend making the page');
+    assert.equal((await purgeIt()).status, 200);
+    gates.delete(path);
+    open();
+    const made = (await pending).body.toString();
+    await a.mf.settled();
+    return made;
+  }
+
+  it('purge-all: the page asked for before it is not served afterwards', async () => {
+    const made = await purgedInFlight('/in-flight/all', () => purge(a.url, '/.*', { 'X-Purge-Method': 'regex' }));
+    assert.match(made, / v1$/);
+    const next = await get(a.url, '/in-flight/all');
+    assert.equal(next.headers['x-cache'], 'MISS', 'the entry records the Host\'s generation from before the purge');
+    assert.match(next.body.toString(), / v2$/);
+  });
+
+  it('a tag the page had when last stored: the page asked for before its purge is not served afterwards', async () => {
+    await warm(['/in-flight/tagged']);
+    // Gone by path (its tags are still known to this process), so the next GET fetches it.
+    assert.equal((await purge(a.url, '/in-flight/tagged')).status, 200);
+    const made = await purgedInFlight('/in-flight/tagged', () => purge(a.url, '/anything', { 'Surrogate-Key': 'flight' }));
+    assert.match(made, / v2$/);
+    const next = await get(a.url, '/in-flight/tagged');
+    assert.equal(next.headers['x-cache'], 'MISS', 'the entry records the tag\'s generation from before the purge');
+    assert.match(next.body.toString(), / v3$/);
   });
 });
 
