@@ -525,7 +525,8 @@ export class Engine {
       }
       const lease = got.kind === 'acquired' ? got.lease : undefined;
       // Read alongside the re-check below, and before the backend is asked (fetch.ts waits).
-      const early = this.d.fetcher.earlyStamps(key, ctx.host);
+      // Without a lease memcached is in trouble: the backend is not kept waiting on it again.
+      const early = lease ? this.d.fetcher.earlyStamps(key, ctx.host) : undefined;
       if (lease) {
         // Another process may have stored the entry between our lookup and our lease.
         const entry = await this.freshEntry(key);
