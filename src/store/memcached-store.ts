@@ -232,25 +232,12 @@ export class MemcachedStore implements CacheStore {
   }
 
   async setVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
-    if (value.length > this.maxItemSize) return false;
-    let address = '';
-    let cas: string | undefined;
-    const stored = await this.refusable(
-      this.call(key, 'set', async (c, a) => {
-        address = a;
-        if (!c.setWithCas) return c.set(key, value, exptime(ttlSeconds));
-        cas = await c.setWithCas(key, value, exptime(ttlSeconds));
-        return true;
-      }),
-    );
-    return stored && { version: cas === undefined ? undefined : versionOf(address, cas) };
+    return this.writeVersioned(key, 'set', value, ttlSeconds);
   }
 
   async setIfVersion(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false> {
     if (value.length > this.maxItemSize) return false;
-    const space = version.lastIndexOf(' ');
-    const home = version.slice(0, space);
-    const cas = version.slice(space + 1);
+    const { home, cas } = splitVersion(version);
     let outcome: { version: string | undefined } | 'changed' = 'changed';
     const stored = await this.refusable(
       this.call(key, 'set', async (c, address) => {
@@ -270,26 +257,30 @@ export class MemcachedStore implements CacheStore {
   }
 
   async addVersioned(key: string, value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
+    return this.writeVersioned(key, 'add', value, ttlSeconds);
+  }
+
+  /** set or add, with the version the write gave the key when the protocol's answer says it. */
+  private async writeVersioned(key: string, op: 'set' | 'add', value: Buffer, ttlSeconds: number): Promise<{ version: string | undefined } | false> {
     if (value.length > this.maxItemSize) return false;
     let address = '';
     let cas: string | undefined;
-    const added = await this.refusable(
-      this.call(key, 'add', async (c, a) => {
+    const written = await this.refusable(
+      this.call(key, op, async (c, a) => {
         address = a;
-        if (!c.addWithCas) return c.add(key, value, exptime(ttlSeconds));
-        const r = await c.addWithCas(key, value, exptime(ttlSeconds));
+        const withCas = op === 'set' ? c.setWithCas?.bind(c) : c.addWithCas?.bind(c);
+        if (!withCas) return c[op](key, value, exptime(ttlSeconds));
+        const r = await withCas(key, value, exptime(ttlSeconds));
         if (r === false) return false;
         cas = r;
         return true;
       }),
     );
-    return added && { version: cas === undefined ? undefined : versionOf(address, cas) };
+    return written && { version: cas === undefined ? undefined : versionOf(address, cas) };
   }
 
   async deleteIfVersion(key: string, version: string): Promise<'deleted' | 'changed'> {
-    const space = version.lastIndexOf(' ');
-    const home = version.slice(0, space);
-    const cas = version.slice(space + 1);
+    const { home, cas } = splitVersion(version);
     return this.call(key, 'delete', async (c, address) => {
       // The key lives on another server now: whatever is there is another item.
       if (address !== home) return 'changed';
@@ -514,6 +505,12 @@ function detached(value: Buffer): Buffer {
  */
 function versionOf(address: string, cas: string): string | undefined {
   return cas === '0' ? undefined : `${address} ${cas}`;
+}
+
+/** A version as versionOf made it: the server's address and the item's CAS there. */
+function splitVersion(version: string): { home: string; cas: string } {
+  const space = version.lastIndexOf(' ');
+  return { home: version.slice(0, space), cas: version.slice(space + 1) };
 }
 
 /** Memcached (or the proxy before it) answered with an error of its own: the server is fine. */
