@@ -405,6 +405,16 @@ export class CacheAccess {
     }
   }
 
+  /** LeaseStore: a new expiry for the key, only while it is there. */
+  async touch(key: string, ttlSeconds: number): Promise<boolean | 'error'> {
+    try {
+      return await this.store.touch(key, ttlSeconds);
+    } catch (err) {
+      this.failed('touch', err);
+      return 'error';
+    }
+  }
+
   async setRaw(key: string, value: Buffer, ttlSeconds: number): Promise<boolean | 'error'> {
     try {
       return await this.store.set(key, value, ttlSeconds);

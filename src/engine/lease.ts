@@ -14,12 +14,13 @@
 //
 // Where the store gives the version (memcached's CAS) of what `add` stored, the holder renews
 // and releases by that version, each in one step: a conditional set, a conditional delete.
-// Read-then-write in two steps (the fallback, for the text protocol) has a gap in which a
-// PURGE can drop the lease and another process take it: a renewal then brought a dropped
-// lease back (and with it leave to store a page the PURGE was meant to remove), a release
-// deleted the newcomer's. The version also tells, at release, whether the lease was still
-// ours all along: when not, a PURGE may have come between the last check and the store, and
-// the caller takes the entry back out (leased-fetch.ts).
+// Read-then-write in two steps has a gap in which a PURGE can drop the lease and another
+// process take it: a renewal that way brought a dropped lease back (and with it leave to
+// store a page the PURGE was meant to remove), a release deleted the newcomer's. Without a
+// version (the text protocol) a renewal is a `touch`, which brings nothing back, and the
+// release still reads, then deletes. The version also tells, at release, whether the lease
+// was still ours all along: when not, a PURGE may have come between the last check and the
+// store, and the caller takes the entry back out (leased-fetch.ts).
 
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +37,8 @@ export interface LeaseStore {
   setIfVersion?(key: string, value: Buffer, ttlSeconds: number, version: string): Promise<{ version: string | undefined } | 'changed' | false | 'error'>;
   /** delete only while the key is at `version`. */
   removeIfVersion?(key: string, version: string): Promise<'deleted' | 'changed' | 'error'>;
+  /** A new expiry for the key, only while it is there. */
+  touch(key: string, ttlSeconds: number): Promise<boolean | 'error'>;
 }
 
 /** How a lease ended: 'lost' when it was not ours at the end (dropped by a PURGE, or expired and taken). */
@@ -209,9 +212,9 @@ export class Lease {
       else if (renewed !== 'error' && renewed !== false) this.version = renewed.version;
       return;
     }
-    // Renewed only while still ours: a set would bring back a lease a PURGE dropped (though
-    // one that comes between this read and the set still can: see the top of this file).
-    if (!(await this.held()) || this.ended) return;
-    await this.store.setRaw(this.key, this.token, this.ttl);
+    // Without a version (the text protocol): a new expiry for whatever is there, which never
+    // brings back a lease a PURGE dropped. If another process has taken it since, this extends
+    // theirs, and held() or release tells us it is not ours.
+    if ((await this.store.touch(this.key, this.ttl)) === false) this.lost = true;
   }
 }

@@ -58,6 +58,11 @@ export interface CacheStore {
   deleteIfVersion?(key: string, version: string): Promise<'deleted' | 'changed'>;
   /** True when something was deleted. */
   delete(key: string): Promise<boolean>;
+  /**
+   * Sets the key's expiry anew, only while it is there (memcached `touch`): true when it was.
+   * Never brings back a key deleted meanwhile.
+   */
+  touch(key: string, ttlSeconds: number): Promise<boolean>;
   /** Atomic counter: increments by `by`, creating it at `initial` when absent; returns the new value. */
   incr(key: string, by: number, initial: number, ttlSeconds: number): Promise<number>;
   /** Per-server health for /healthz and metrics. */

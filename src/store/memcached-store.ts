@@ -300,6 +300,10 @@ export class MemcachedStore implements CacheStore {
     }
   }
 
+  async touch(key: string, ttlSeconds: number): Promise<boolean> {
+    return this.call(key, 'touch', (c) => c.touch(key, exptime(ttlSeconds)));
+  }
+
   async incr(key: string, by: number, initial: number, ttlSeconds: number): Promise<number> {
     if (!isCounter(by) || !isCounter(initial)) {
       throw new CacheError('MF_CACHE_UNAVAILABLE', `incr needs integers in 0..${MAX_COUNTER} (by ${by}, initial ${initial})`);

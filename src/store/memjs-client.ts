@@ -75,6 +75,10 @@ export class MemjsClient implements WireClient {
     return this.client.delete(key).catch(refusalOrAsIs);
   }
 
+  touch(key: string, exptime: number): Promise<boolean> {
+    return this.client.touch(key, exptime).catch(refusalOrAsIs);
+  }
+
   /** The binary protocol's delete honours the header's CAS, which memjs's delete leaves at 0. */
   deleteIfCas(key: string, cas: string): Promise<'deleted' | 'changed'> {
     return binaryRequest(this.client, DELETE, key, '', '', cas).then((response) => {

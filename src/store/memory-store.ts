@@ -93,6 +93,13 @@ export class MemoryStore implements CacheStore {
     return 'deleted';
   }
 
+  async touch(key: string, ttlSeconds: number): Promise<boolean> {
+    const item = this.live(key);
+    if (!item) return false;
+    item.expiresAt = ttlSeconds > 0 ? this.now() + ttlSeconds * 1000 : 0;
+    return true;
+  }
+
   async delete(key: string): Promise<boolean> {
     const existed = this.live(key) !== undefined;
     this.remove(key);

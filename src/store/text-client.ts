@@ -19,6 +19,7 @@ import {
   ReplyReader,
   storageRequest,
   textKey,
+  touchRequest,
   type StorageCommand,
   type TextReply,
 } from './text-protocol.js';
@@ -84,6 +85,13 @@ export class TextClient implements WireClient {
     if (reply.kind === 'status' && reply.status === 'DELETED') return true;
     if (reply.kind === 'status' && reply.status === 'NOT_FOUND') return false;
     return this.unexpected('delete', reply);
+  }
+
+  async touch(key: string, exptime: number): Promise<boolean> {
+    const reply = await this.ask(touchRequest(textKey(key), exptime));
+    if (reply.kind === 'status' && reply.status === 'TOUCHED') return true;
+    if (reply.kind === 'status' && reply.status === 'NOT_FOUND') return false;
+    return this.unexpected('touch', reply);
   }
 
   /**

@@ -54,6 +54,7 @@ export function textKey(key: string): string {
 export const getRequest = (key: string): string => `get ${key}\r\n`;
 export const getsRequest = (key: string): string => `gets ${key}\r\n`;
 export const deleteRequest = (key: string): string => `delete ${key}\r\n`;
+export const touchRequest = (key: string, exptime: number): string => `touch ${key} ${exptime}\r\n`;
 export const incrRequest = (key: string, by: number | bigint): string => `incr ${key} ${by}\r\n`;
 export const FLUSH_REQUEST = 'flush_all\r\n';
 

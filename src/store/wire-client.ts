@@ -26,6 +26,8 @@ export interface WireClient {
   delete(key: string): Promise<boolean>;
   /** delete only while the item's CAS is `cas`: 'changed' when it was written or removed since. Optional, with addWithCas. */
   deleteIfCas?(key: string, cas: string): Promise<'deleted' | 'changed'>;
+  /** A new expiry for the item, only while it is there: false when it is not. */
+  touch(key: string, exptime: number): Promise<boolean>;
   /** Adds `by`, creating the counter at `initial` (with `exptime`) when absent; the new value. */
   incr(key: string, by: number, initial: number, exptime: number): Promise<number>;
   flush(): Promise<void>;

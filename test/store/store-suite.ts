@@ -257,16 +257,25 @@ export function storeConformanceSuite(name: string, open: () => Promise<StoreHar
       assert.equal(await h.store.get('conf:toobig'), null);
     });
 
-    test('entries expire after their ttl, counters too; ttl 0 never expires', async () => {
+    test('entries expire after their ttl, counters too; ttl 0 never expires; touch sets a new one', async () => {
       await h.store.set('conf:ttl', Buffer.from('brief'), 1);
       await h.store.set('conf:forever', Buffer.from('lasting'), 0);
       assert.equal(await h.store.add('conf:ttl-add', Buffer.from('lease'), 1), true);
       assert.equal(await h.store.incr('conf:ttl-ctr', 1, 100, 1), 100);
       assert.deepEqual(await h.store.get('conf:ttl'), Buffer.from('brief'));
+      // touch: a new expiry (here none) for what is there, and nothing for what is not.
+      await h.store.set('conf:ttl-touched', Buffer.from('kept'), 1);
+      assert.equal(await h.store.touch('conf:ttl-touched', 0), true);
+      assert.equal(await h.store.touch('conf:never-set', 60), false);
+      await h.store.set('conf:touch-deleted', Buffer.from('gone'), 60);
+      await h.store.delete('conf:touch-deleted');
+      assert.equal(await h.store.touch('conf:touch-deleted', 60), false);
+      assert.equal(await h.store.get('conf:touch-deleted'), null, 'touch brings nothing back');
 
       await h.elapse(2.1);
 
       assert.equal(await h.store.get('conf:ttl'), null);
+      assert.deepEqual(await h.store.get('conf:ttl-touched'), Buffer.from('kept'), 'touched past its first expiry');
       assert.deepEqual(await h.store.get('conf:forever'), Buffer.from('lasting'));
       // An expired key counts as absent for add and incr.
       assert.equal(await h.store.add('conf:ttl-add', Buffer.from('renewed'), 0), true);
