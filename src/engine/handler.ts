@@ -485,7 +485,10 @@ export class Engine {
     const key = ctx.key!;
     ctx.outcome = 'miss';
     if (ctx.alone) {
-      this.noteFetch(ctx, await this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS', early: this.d.fetcher.earlyStamps(key, ctx.host) }));
+      // Mostly answers that could not be shared (a pass marker, a leader's private answer),
+      // rarely stored: their generations are read at the headers, rather than every such
+      // request waiting on memcached before the backend is asked.
+      this.noteFetch(ctx, await this.d.fetcher.forward(ctx, { store: true, xCache: 'MISS' }));
       return 'done';
     }
     if (this.flights.joinable(key)) return 'busy';
