@@ -62,6 +62,7 @@ export function targetLines(checks: readonly TargetCheck[]): string[] {
   return checks.flatMap((c) => [
     `[${verdict(c.met)}] ${c.target}: ${c.measuredText}${c.why ? ` (${c.why})` : ''}`,
     ...(c.slices ? [`    alternating slices: ${c.slices.text}: ${verdict(c.slices.met)}`] : []),
+    ...(c.ceiling ? [`    ${c.ceiling.text}: ${c.ceiling.reached ? 'reaches it' : 'does not reach it either'}`] : []),
   ]);
 }
 

@@ -252,3 +252,45 @@ test('alternating slices: the median of the pairs\' own ratios, judged beside th
   const at = lines.findIndex((l) => l.startsWith('[NOT met] 100 KB gzip-client hits'));
   assert.equal(lines[at + 1], '    alternating slices: 0.83x (0.80-0.88, 3 pairs): met');
 });
+
+test('the bare Node server in memfront\'s place: shown under the identity and p99 targets, judged by the same bar', () => {
+  const sizes: SizeResult[] = [
+    {
+      size: KB10,
+      rows: [
+        row('memfront-identity', [30_000], { p99Ms: 4 }),
+        row('bare', [39_000], { p99Ms: 3 }),
+        row('bare-distinct', [37_000], { p99Ms: 3 }),
+        row('varnish-identity', [40_000]),
+      ],
+      slices: [{ of: 'bare-distinct', over: 'varnish-identity', rps: [[36_000, 40_000], [38_000, 40_000]], cpuUs: [] }],
+    },
+    {
+      size: KB100,
+      rows: [
+        row('memfront-identity', [16_000], { p99Ms: 6 }),
+        row('bare', [17_000], { p99Ms: 5.5 }),
+        row('bare-distinct', [16_500], { p99Ms: 4.5 }),
+        row('varnish-identity', [16_000]),
+        row('nginx-identity', [9_000]),
+      ],
+    },
+  ];
+  const checks = evaluateHitTargets(sizes, 50);
+  const id10 = check(checks, 'identity-10k-vs-varnish');
+  assert.equal(id10.met, false);
+  assert.deepEqual(id10.ceiling, { text: 'the bare Node server in memfront\'s place: 0.93x (one body per URL; slices 0.93x), 0.97x (constant body)', reached: false });
+  const id100 = check(checks, 'identity-100k-vs-varnish');
+  assert.equal(id100.ceiling?.reached, true, 'bare at 1.03x and 1.06x Varnish: Node itself reaches 0.9x');
+  const nginx = check(checks, 'identity-100k-vs-nginx');
+  assert.equal(nginx.met, false);
+  assert.deepEqual(nginx.ceiling, { text: 'the bare Node server in memfront\'s place: 1.83x (one body per URL), 1.89x (constant body)', reached: false });
+  const p99 = check(checks, 'p99');
+  assert.equal(p99.met, false);
+  assert.deepEqual(p99.ceiling, { text: 'the bare Node server at 100 KB: 4.50 ms (one body per URL), 5.50 ms (constant body)', reached: true }, 'at the size of memfront\'s worst row');
+  assert.equal(check(checks, 'identity-10k-cpu-vs-bare').ceiling, undefined, 'a target against the bare server itself has none');
+  assert.equal(check(checks, 'gzip-100k-vs-varnish').ceiling, undefined, 'no bare row sends stored gzip');
+  const lines = targetLines(checks);
+  const at = lines.findIndex((l) => l.startsWith('[NOT met] 10 KB identity hits: memfront >= 1.0x'));
+  assert.equal(lines[at + 1], '    the bare Node server in memfront\'s place: 0.93x (one body per URL; slices 0.93x), 0.97x (constant body): does not reach it either');
+});
