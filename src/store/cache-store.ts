@@ -23,8 +23,10 @@ export interface CacheStore {
   /**
    * The key's version as getVersioned would give it, without reading the value; null when
    * absent; undefined when this store cannot tell now (the caller reads the value instead).
+   * `urgent`: a request waits on the answer, so it is not held back to share a write with
+   * others (memcached-store's versionBatchMs).
    */
-  version?(key: string): Promise<string | null | undefined>;
+  version?(key: string, urgent?: boolean): Promise<string | null | undefined>;
   /**
    * Whether the store holds each key, without reading the values; undefined when this
    * store cannot tell now (the caller then learns it by reading). Optional.

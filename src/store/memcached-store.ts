@@ -183,7 +183,7 @@ export class MemcachedStore implements CacheStore {
    * the meta connection rejects but does not take the server out: that is for the main
    * connection's calls to find, which the caller's fallback makes.
    */
-  async version(key: string): Promise<string | null | undefined> {
+  async version(key: string, urgent = false): Promise<string | null | undefined> {
     if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached store closed');
     const address = this.ring.get(key);
     if (address === undefined) throw ALL_DOWN;
@@ -192,7 +192,7 @@ export class MemcachedStore implements CacheStore {
     // as much as a whole read (bench/protocol-reads.ts) and a second read when the entry had
     // changed. "Cannot tell" makes the caller read it whole, once.
     if (!meta) return undefined;
-    const cas = await meta.cas(key);
+    const cas = await meta.cas(key, urgent);
     return typeof cas === 'string' ? versionOf(address, cas) : cas;
   }
 

@@ -87,11 +87,12 @@ export class MetaCasClient {
    * The item's CAS as a decimal string, null when the server does not hold it, undefined
    * when this server cannot tell (no meta commands, no CAS kept, or it refused the key).
    * Rejects with a CacheError when the server does not answer in time or the connection fails.
+   * `now`: sent without the batching delay (with the questions already waiting).
    */
-  async cas(key: string): Promise<string | null | undefined> {
+  async cas(key: string, now = false): Promise<string | null | undefined> {
     if (!this.supported) return undefined;
     if (this.closed) throw new CacheError('MF_CACHE_UNAVAILABLE', 'memcached meta connection closed');
-    const reply = parseMetaReply(await this.ask(metaRequest(key)));
+    const reply = parseMetaReply(await this.ask(metaRequest(key), now));
     switch (reply.kind) {
       case 'found':
         // Memcached run with -C keeps no CAS and answers 0 for every item.

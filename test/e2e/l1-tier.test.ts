@@ -160,4 +160,46 @@ describe('L1 tier', () => {
       await c.close();
     }
   });
+  it('a copy that ran out with no hit comes back by its CAS: the next visitor gets a HIT without the entry crossing the wire, and never a page changed or purged elsewhere', async () => {
+    const ttlMs = 300;
+    const c = await startStack({
+      backend: { url: backend.url, timeoutMs: 2000 },
+      cache: { memcached: { servers: [mc.address], timeoutMs: 500 }, l1: { maxBytes: 1 << 20, ttlMs } },
+    });
+    try {
+      await until(async () => (await get(c.url + '/big-revive')).headers['x-cache'] === 'HIT', 10_000, 'memcached in use');
+      const v1 = (await get(c.url + '/big-revive')).body.toString();
+      const stats = async () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
+      const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
+      await sleep(ttlMs + 150); // no hit: no renewal, the copy runs out
+      const before = await stats();
+      const again = await get(c.url + '/big-revive');
+      const after = await stats();
+      assert.equal(again.headers['x-cache'], 'HIT');
+      assert.equal(again.body.toString(), v1);
+      const sent = stat(after, 'bytes_written') - stat(before, 'bytes_written');
+      // The stats reply itself (~1.5 KB) is counted too; the entry is ~48 KB.
+      assert.ok(sent < 8 * 1024, `memcached sent ${sent} bytes to bring back a 48 KB entry`);
+      assert.ok(stat(after, 'cmd_get') - stat(before, 'cmd_get') >= 1, 'memcached was asked');
+
+      // Stored anew by another process: the next request past the copy's end gets the new page.
+      assert.equal((await get(b.url + '/big-revive', { method: 'PURGE' })).status, 200);
+      const v2 = (await get(b.url + '/big-revive')).body.toString();
+      assert.notEqual(v2, v1);
+      await b.mf.settled();
+      await sleep(ttlMs + 150);
+      const changed = await get(c.url + '/big-revive');
+      assert.equal(changed.headers['x-cache'], 'HIT');
+      assert.equal(changed.body.toString(), v2, 'the page stored elsewhere, not the copy held here');
+
+      // Purged by another process: a miss, never the held copy.
+      assert.equal((await get(b.url + '/big-revive', { method: 'PURGE' })).status, 200);
+      await sleep(ttlMs + 150);
+      const purged = await get(c.url + '/big-revive');
+      assert.equal(purged.headers['x-cache'], 'MISS');
+      assert.notEqual(purged.body.toString(), v2);
+    } finally {
+      await c.close();
+    }
+  });
 });

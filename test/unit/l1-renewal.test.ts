@@ -79,6 +79,7 @@ describe('L1 renewal', () => {
     await t.cache.save('k', page('v1'), 300);
     const first = t.cache.hot('k');
     assert.ok(first);
+    t.behaviour.version = () => Promise.resolve(undefined); // a store that cannot name versions: read whole
     t.at(2500); // never hit between 60% of its ttl and its end: no renewal ran
     assert.equal(t.cache.hot('k'), undefined, 'run out: not served from L1');
     const found = await t.cache.lookup('k');
@@ -187,5 +188,90 @@ describe('L1 renewal', () => {
     assert.equal(t.gets(), 1, 'read whole');
     t.at(2100);
     assert.equal(t.cache.hot('k'), held, 'renewed by the whole read, which found the same bytes');
+  });
+});
+
+describe('L1 copies that ran out, revived by their version', () => {
+  /** A copy this process wrote (so it has its write's version), run out with no hit to renew it. */
+  async function ranOut(entry = page('v1'), t = setup()) {
+    await t.cache.save('k', entry, 300);
+    const first = t.cache.hot('k');
+    assert.ok(first);
+    t.at(2500);
+    assert.equal(t.cache.hot('k'), undefined, 'run out: not served from L1');
+    return { t, first };
+  }
+
+  it('an unchanged entry is asked for by its version alone, comes back as the same Entry, and is served for ttlMs from the check', async () => {
+    const { t, first } = await ranOut();
+    const found = await t.cache.lookup('k');
+    assert.equal(found.kind, 'found');
+    assert.equal(found.kind === 'found' && found.entry, first, 'the same Entry, with what was prepared for it');
+    assert.equal(found.kind === 'found' && found.l1, undefined, 'a hit of the store tier: memcached was asked');
+    assert.equal(t.versions(), 1);
+    assert.equal(t.gets(), 0, 'its bytes were not read');
+    assert.equal(await t.renewals('unchanged'), 0, 'not a renewal: the request itself asked');
+    assert.equal(t.cache.hot('k'), first, 'served from L1 again');
+    t.at(3501);
+    assert.equal(t.cache.hot('k'), undefined, 'for ttlMs from the check, no longer');
+  });
+
+  it('the question is sent at once, not held back for a batch; a renewal\'s may be', async () => {
+    const t = setup();
+    const asked: Array<boolean | undefined> = [];
+    (t.store as unknown as { version: (k: string, u?: boolean) => Promise<string | null | undefined> }).version = function (this: MemoryStore, key: string, urgent?: boolean) {
+      asked.push(urgent);
+      return MemoryStore.prototype.version.call(this, key);
+    };
+    await t.cache.save('k', page('v1'), 300);
+    t.at(600);
+    t.cache.hot('k');
+    await settle();
+    t.at(2500);
+    await t.cache.lookup('k');
+    assert.deepEqual(asked, [undefined, true], 'the renewal\'s question may wait for others; the request\'s is urgent');
+  });
+
+  it('a write elsewhere, even of the same bytes, is read whole, with one version question', async () => {
+    const { t, first } = await ranOut();
+    const { encodeEntry } = await import('../../src/store/entry-codec.js');
+    await t.store.set('k', encodeEntry(page('v2')), 300);
+    const found = await t.cache.lookup('k');
+    assert.equal(found.kind === 'found' && found.entry.body.toString(), 'v2');
+    assert.notEqual(found.kind === 'found' && found.entry, first);
+    assert.equal(t.versions(), 1);
+    assert.equal(t.gets(), 1);
+    assert.equal(t.cache.hot('k')?.body.toString(), 'v2');
+  });
+
+  it('gone from the store (a PURGE elsewhere): absent, with no read', async () => {
+    const { t } = await ranOut();
+    await t.store.delete('k');
+    assert.equal((await t.cache.lookup('k')).kind, 'absent');
+    assert.equal(t.gets(), 0);
+    assert.equal(t.cache.hot('k'), undefined, 'and never served from L1 again');
+  });
+
+  it('a tag purged elsewhere: invalidated, never the held copy', async () => {
+    const t0 = setup();
+    await t0.store.set('gen:a', Buffer.from('1'), 0);
+    const { t } = await ranOut({ ...page('v1'), tags: { 'gen:a': 1 } }, t0);
+    await t.store.incr('gen:a', 1, 1, 0); // another process's tag purge
+    assert.equal((await t.cache.lookup('k')).kind, 'invalidated');
+    assert.equal(t.gets(), 0);
+    assert.equal(t.cache.hot('k'), undefined);
+  });
+
+  it('a version question that fails, or that the store cannot answer, falls back to the whole read', async () => {
+    const { t, first } = await ranOut();
+    t.behaviour.version = () => Promise.reject(new CacheError('MF_CACHE_TIMEOUT', 'late'));
+    const found = await t.cache.lookup('k');
+    assert.equal(found.kind === 'found' && found.entry, first, 'read whole: the same bytes, the same Entry');
+    assert.equal(t.gets(), 1);
+    t.at(4000);
+    t.behaviour.version = () => Promise.resolve(undefined);
+    const again = await t.cache.lookup('k');
+    assert.equal(again.kind === 'found' && again.entry, first);
+    assert.equal(t.gets(), 2);
   });
 });
