@@ -32,6 +32,15 @@ before(async () => {
   b = await startStack(cfg);
 });
 
+/** An instance of its own on the shared memcached, with this L1 ttl (a and b keep theirs). */
+const ownStack = (ttlMs: number) =>
+  startStack({
+    backend: { url: backend.url, timeoutMs: 2000 },
+    cache: { memcached: { servers: [mc.address], timeoutMs: 500 }, l1: { maxBytes: 1 << 20, ttlMs } },
+  });
+const stats = () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
+const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
+
 after(async () => {
   await a?.close();
   await b?.close();
@@ -129,14 +138,9 @@ describe('L1 tier', () => {
     // Its own instance with a longer ttl: a copy that ran out before its check came back
     // (a loaded machine) would be read whole by the next request, which is not a renewal.
     const ttlMs = 2000;
-    const c = await startStack({
-      backend: { url: backend.url, timeoutMs: 2000 },
-      cache: { memcached: { servers: [mc.address], timeoutMs: 500 }, l1: { maxBytes: 1 << 20, ttlMs } },
-    });
+    const c = await ownStack(ttlMs);
     try {
       await until(async () => (await get(c.url + '/big-steady')).headers['x-cache'] === 'HIT', 10_000, 'memcached in use');
-      const stats = async () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
-      const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
       const renewals = async (result: string) =>
         Number(new RegExp(`memfront_l1_renewals_total\\{result="${result}"\\} (\\d+)`).exec((await c.mf.metrics.text()).body)?.[1] ?? 0);
       const hitFor = async (ms: number) => {
@@ -162,15 +166,10 @@ describe('L1 tier', () => {
   });
   it('a copy that ran out with no hit comes back by its CAS: the next visitor gets a HIT without the entry crossing the wire, and never a page changed or purged elsewhere', async () => {
     const ttlMs = 300;
-    const c = await startStack({
-      backend: { url: backend.url, timeoutMs: 2000 },
-      cache: { memcached: { servers: [mc.address], timeoutMs: 500 }, l1: { maxBytes: 1 << 20, ttlMs } },
-    });
+    const c = await ownStack(ttlMs);
     try {
       await until(async () => (await get(c.url + '/big-revive')).headers['x-cache'] === 'HIT', 10_000, 'memcached in use');
       const v1 = (await get(c.url + '/big-revive')).body.toString();
-      const stats = async () => memcachedCommand(mc.port, 'stats\r\n', 'END\r\n');
-      const stat = (text: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)`).exec(text)![1]);
       await sleep(ttlMs + 150); // no hit: no renewal, the copy runs out
       const before = await stats();
       const again = await get(c.url + '/big-revive');
