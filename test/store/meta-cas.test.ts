@@ -187,6 +187,73 @@ describe('MetaCasClient against servers that cannot answer', () => {
     }
   });
 
+  it('urgent questions from separate callbacks of one event-loop pass go out in one write, without the batch time', async () => {
+    const chunks: string[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('data', (chunk) => {
+        chunks.push(chunk.toString('latin1'));
+        socket.write(chunk.toString('latin1').split('\r\n').filter(Boolean).map((_, i) => `HD c${i + 1}\r\n`).join(''));
+      });
+    });
+    const port = await listenOn(server);
+    const client = new MetaCasClient('127.0.0.1', port, 1000, 5000);
+    try {
+      // One question before the connection is up, so the three below share one open socket.
+      assert.equal(await client.cas('warm', true), '1');
+      chunks.length = 0;
+      // Writes counted where they leave: the server may read separate writes as one chunk.
+      const socket = (client as unknown as { socket: net.Socket }).socket;
+      const writes: string[] = [];
+      const write = socket.write.bind(socket);
+      socket.write = ((data: string) => {
+        writes.push(data);
+        return write(data);
+      }) as typeof socket.write;
+      const started = Date.now();
+      // Each asked from its own callback, as requests read from different sockets are.
+      const answers = await new Promise<Array<string | null | undefined>>((resolve, reject) => {
+        const asked: Array<Promise<string | null | undefined>> = [];
+        let n = 0;
+        for (const key of ['a', 'b', 'c']) {
+          setImmediate(() => {
+            asked.push(client.cas(key, true));
+            if (++n === 3) Promise.all(asked).then(resolve, reject);
+          });
+        }
+      });
+      assert.deepEqual(answers, ['1', '2', '3']);
+      assert.ok(Date.now() - started < 1000, 'not held back for the 5 s batch');
+      assert.deepEqual(writes, ['mg a c\r\nmg b c\r\nmg c c\r\n'], 'one write');
+    } finally {
+      client.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('an urgent question asked after its connection failed, with the failed one\'s write still scheduled, is sent on the new connection', async () => {
+    const server = net.createServer((socket) => {
+      socket.on('data', (chunk) => {
+        const lines = chunk.toString('latin1').split('\r\n').filter(Boolean);
+        // The first connection's question is answered by a dropped connection.
+        if (lines.includes('mg drop c')) socket.destroy();
+        else socket.write(lines.map(() => 'HD c9\r\n').join(''));
+      });
+    });
+    const port = await listenOn(server);
+    const client = new MetaCasClient('127.0.0.1', port, 1000);
+    try {
+      await assert.rejects(client.cas('drop', true), CacheError);
+      // Asked in the same pass as a second doomed question, whose flush is still scheduled.
+      const doomed = client.cas('drop', true);
+      (client as unknown as { reset(e: CacheError): void }).reset(new CacheError('MF_CACHE_UNAVAILABLE', 'test reset'));
+      await assert.rejects(doomed, CacheError);
+      assert.equal(await client.cas('after', true), '9', 'answered, not left unsent');
+    } finally {
+      client.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('a refused connection fails the question with a CacheError, not a hang', async () => {
     const gone = await fakeServer(() => undefined);
     const port = gone.port;
