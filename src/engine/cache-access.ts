@@ -118,14 +118,14 @@ export class CacheAccess {
     return this.read(key);
   }
 
-  /** The store's answer for the key (kept in L1 when found). `revive`: an L1 copy that ran out may be checked by its version first. */
-  private async read(key: string, revive = true): Promise<Lookup> {
+  /** The store's answer for the key (kept in L1 when found). `byVersion`: an L1 copy that ran out may be checked by its version first. */
+  private async read(key: string, byVersion = true): Promise<Lookup> {
     const ticket = this.l1?.ticket();
     // The counters the entry recorded last time are read alongside it (on its own memcached
     // server: one round trip for both), not after it.
     const hint = this.counterHints.get(key);
     const early = hint ? this.generations.read(hint) : undefined;
-    const held = revive && this.l1 && this.store.version ? this.l1.versioned(key) : undefined;
+    const held = byVersion && this.l1 && this.store.version ? this.l1.versioned(key) : undefined;
     if (held) {
       const revived = await this.revive(key, held, ticket!, early, hint);
       if (revived) return revived;
