@@ -80,6 +80,19 @@ describe('MetaCasClient against memcached', () => {
 });
 
 /** A TCP server answering each line with `reply(line)` (undefined: never answers). */
+/** Answers each chunk's questions with CAS 1, 2, ... in order, and keeps the chunks as they came. */
+async function numberingServer() {
+  const chunks: string[] = [];
+  const server = net.createServer((socket) => {
+    socket.on('data', (chunk) => {
+      chunks.push(chunk.toString('latin1'));
+      socket.write(chunk.toString('latin1').split('\r\n').filter(Boolean).map((_, i) => `HD c${i + 1}\r\n`).join(''));
+    });
+  });
+  const port = await listenOn(server);
+  return { port, chunks, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
 async function fakeServer(reply: (line: string) => string | undefined) {
   const lines: string[] = [];
   const sockets = new Set<net.Socket>();
@@ -164,14 +177,7 @@ describe('MetaCasClient against servers that cannot answer', () => {
   });
 
   it('with batchMs, questions asked together go out in one write, after the batch time, and the deadline counts from the write', async () => {
-    const chunks: string[] = [];
-    const server = net.createServer((socket) => {
-      socket.on('data', (chunk) => {
-        chunks.push(chunk.toString('latin1'));
-        socket.write(chunk.toString('latin1').split('\r\n').filter(Boolean).map((_, i) => `HD c${i + 1}\r\n`).join(''));
-      });
-    });
-    const port = await listenOn(server);
+    const { port, chunks, close } = await numberingServer();
     // A deadline shorter than the batch time: counted from the ask, every question would fail.
     const client = new MetaCasClient('127.0.0.1', port, 60, 100);
     try {
@@ -183,24 +189,16 @@ describe('MetaCasClient against servers that cannot answer', () => {
       assert.deepEqual(chunks, ['mg a c\r\nmg b c\r\nmg c c\r\n'], 'one write');
     } finally {
       client.close();
-      await new Promise<void>((r) => server.close(() => r()));
+      await close();
     }
   });
 
   it('urgent questions from separate callbacks of one event-loop pass go out in one write, without the batch time', async () => {
-    const chunks: string[] = [];
-    const server = net.createServer((socket) => {
-      socket.on('data', (chunk) => {
-        chunks.push(chunk.toString('latin1'));
-        socket.write(chunk.toString('latin1').split('\r\n').filter(Boolean).map((_, i) => `HD c${i + 1}\r\n`).join(''));
-      });
-    });
-    const port = await listenOn(server);
+    const { port, close } = await numberingServer();
     const client = new MetaCasClient('127.0.0.1', port, 1000, 5000);
     try {
       // One question before the connection is up, so the three below share one open socket.
       assert.equal(await client.cas('warm', true), '1');
-      chunks.length = 0;
       // Writes counted where they leave: the server may read separate writes as one chunk.
       const socket = (client as unknown as { socket: net.Socket }).socket;
       const writes: string[] = [];
@@ -226,7 +224,7 @@ describe('MetaCasClient against servers that cannot answer', () => {
       assert.deepEqual(writes, ['mg a c\r\nmg b c\r\nmg c c\r\n'], 'one write');
     } finally {
       client.close();
-      await new Promise<void>((r) => server.close(() => r()));
+      await close();
     }
   });
 
